@@ -1,0 +1,1 @@
+"""fem_fhn — FitzHugh–Nagumo dynamics from a single neuron to nonlocal reaction–diffusion."""
