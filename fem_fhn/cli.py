@@ -1,2 +1,136 @@
-def main(argv=None):
-    raise SystemExit(0)
+"""The `fem-fhn` command.
+
+    fem-fhn run [CONFIG] [--out DIR]      run a simulation (the bundled default without CONFIG)
+    fem-fhn validate CONFIG               check a config and exit
+    fem-fhn neuron [--a A ...] --out PNG  phase plane of the single neuron
+    fem-fhn mesh NAME [--h H] --out FILE  write a bundled domain's mesh as .msh
+
+Exit codes: 0 success, 1 bad input (the message names the key, value and what is allowed),
+2 runtime failure (e.g. the solution became non-finite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from mpi4py import MPI
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_RUNTIME = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fem-fhn", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a simulation from a TOML config")
+    run.add_argument("config", nargs="?", help="TOML config (default: the bundled demo)")
+    run.add_argument("--out", help="output folder (default: [output] dir of the config)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or info log")
+
+    val = sub.add_parser("validate", help="validate a TOML config and exit")
+    val.add_argument("config")
+
+    neuron = sub.add_parser("neuron", help="draw the single-neuron phase plane to PNG")
+    neuron.add_argument("--config", help="take [model] from this TOML config")
+    for name in ("a", "b", "tau", "I-ext", "v0", "w0", "t-end"):
+        neuron.add_argument(f"--{name}", type=float)
+    neuron.add_argument("--out", default="neuron.png", help="PNG file (default neuron.png)")
+
+    mesh = sub.add_parser("mesh", help="generate a bundled domain as .msh")
+    mesh.add_argument("name")
+    mesh.add_argument("--h", type=float, help="target mesh size (default: the domain's coarse h)")
+    mesh.add_argument("--out", required=True, help=".msh file to write")
+    return parser
+
+
+def _cmd_run(args) -> None:
+    from fem_fhn.config import load_config
+    from fem_fhn.runner import run
+
+    config = load_config(args.config)
+    if args.quiet:
+        from dataclasses import replace
+
+        config = replace(config, output=replace(config.output, progress=False))
+    summary = run(config, args.out)
+    if MPI.COMM_WORLD.rank == 0 and not args.quiet:
+        out = args.out or config.path(config.output.dir)
+        final = summary["final"]
+        print(f"done: {summary['time']['steps']} steps in {summary['time']['wall_time_s']:.1f} s "
+              f"on {summary['ranks']} rank(s); V in [{final['min_V']:.3f}, {final['max_V']:.3f}]; "
+              f"output in {out}/ (fields.bp, fields.xdmf, vtk/fields.pvd, V.png, V.gif, summary.json)")  # fmt: skip
+
+
+def _cmd_validate(args) -> None:
+    from fem_fhn.config import load_config
+
+    config = load_config(args.config)
+    if MPI.COMM_WORLD.rank == 0:
+        print(f"{args.config}: valid (mesh {config.mesh.source!r}, scheme {config.time.scheme!r})")
+
+
+def _cmd_neuron(args) -> None:
+    from fem_fhn import neuron
+    from fem_fhn.config import load_config
+    from fem_fhn.params import FHNParameters
+    from fem_fhn.plot import phase_plane_figure
+
+    params = load_config(args.config).model if args.config else FHNParameters()
+    changes = {
+        k: getattr(args, k) for k in ("a", "b", "tau", "I_ext") if getattr(args, k) is not None
+    }
+    params = params.replace(**changes)
+    if MPI.COMM_WORLD.rank == 0:
+        options = {
+            k: getattr(args, k) for k in ("v0", "w0", "t_end") if getattr(args, k) is not None
+        }
+        path = phase_plane_figure(params, args.out, **options)
+        print(f"{neuron.classify(params)}: phase plane written to {path}")
+
+
+def _cmd_mesh(args) -> None:
+    from fem_fhn import meshes
+
+    if MPI.COMM_WORLD.rank == 0:
+        path = meshes.generate(args.name, args.h, args.out)
+        print(f"wrote {path}")
+
+
+COMMANDS = {"run": _cmd_run, "validate": _cmd_validate, "neuron": _cmd_neuron, "mesh": _cmd_mesh}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (see module docstring)."""
+    from fem_fhn.params import ParameterError
+    from fem_fhn.simulation import SimulationError
+
+    args = _parser().parse_args(argv)
+    rank = MPI.COMM_WORLD.rank
+    quiet = getattr(args, "quiet", False)
+    logging.basicConfig(level=logging.INFO if rank == 0 and not quiet else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    try:
+        COMMANDS[args.command](args)
+    except (ParameterError, ValueError, FileNotFoundError) as err:
+        return _fail(rank, err, EXIT_BAD_INPUT)
+    except (SimulationError, FloatingPointError, RuntimeError) as err:
+        return _fail(rank, err, EXIT_RUNTIME)
+    return EXIT_OK
+
+
+def _fail(rank: int, err: Exception, code: int) -> int:
+    if rank == 0:
+        message = " ".join(str(err).split())
+        print(f"fem-fhn: error: {message}", file=sys.stderr)
+    return code
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,3 @@
+from fem_fhn.cli import entry
+
+entry()

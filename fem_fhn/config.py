@@ -1,0 +1,272 @@
+"""TOML run configurations, validated section by section into frozen dataclasses.
+
+Each TOML table maps one-to-one onto a dataclass; an unknown key, a value of the wrong type or out
+of range raises `ConfigError` with a one-line message naming the key, the value and what is allowed.
+Expressions (ρ0, initial data, stimulus) are parsed by `fem_fhn.expressions` — never `eval`.
+
+    [mesh]      source = "folded"            # bundled domain name or .msh/.xdmf path
+    [rho0]      value = 1.0                  # number, expression of x,y,z, or .npy/.csv/.txt file
+    [model]     a, b, tau, I_ext             # FHNParameters; form = "V" | "Z" in [solver]
+    [kernel]    type = "gaussian", width = 0.1, strength = 1.0 (mexican_hat: width_exc, ...)
+    [nonlocal]  method = "dense", tol = 1e-8
+    [initial]   V = "...", W = "..."
+    [stimulus]  I = "..."                    # expression of x, y, z, t (optional)
+    [time]      t_end, dt, scheme, n_outputs, rtol, atol
+    [solver]    form = "V"
+    [output]    dir, formats, png, gif, progress
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+import typing
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+
+from fem_fhn import kernels
+from fem_fhn.expressions import Expression
+from fem_fhn.io import FORMATS
+from fem_fhn.macro import MODEL_FORMS
+from fem_fhn.nonlocal_ import METHODS
+from fem_fhn.params import FHNParameters, ParameterError, require
+from fem_fhn.timestepping import SCHEMES
+
+DEFAULT_CONFIG = Path(__file__).parent / "data" / "default.toml"
+FIELD_FILE_SUFFIXES = (".npy", ".csv", ".txt")
+
+
+class ConfigError(ParameterError):
+    """A config that cannot be run; the message names the key, the value and what is allowed."""
+
+
+FieldValue = float | str  # a number, an expression, or a file path
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    source: str = "folded"
+
+
+@dataclass(frozen=True)
+class Rho0Config:
+    value: FieldValue = 1.0
+
+
+@dataclass(frozen=True)
+class NonlocalConfig:
+    method: str = "dense"
+    tol: float = 1e-8
+
+    def __post_init__(self):
+        allowed = (*METHODS, "auto")
+        require(self.method in allowed, "nonlocal.method", self.method, f"one of {allowed}")
+        require(0 < self.tol < 1, "nonlocal.tol", self.tol, "0 < tol < 1")
+
+
+@dataclass(frozen=True)
+class InitialConfig:
+    V: FieldValue = 0.0
+    W: FieldValue = 0.0
+
+
+@dataclass(frozen=True)
+class StimulusConfig:
+    I: FieldValue = 0.0  # noqa: E741
+
+
+@dataclass(frozen=True)
+class TimeConfig:
+    t_end: float = 10.0
+    dt: float = 0.05
+    scheme: str = "rk4"
+    n_outputs: int = 20
+    rtol: float = 1e-6
+    atol: float = 1e-9
+
+    def __post_init__(self):
+        require(self.t_end > 0, "time.t_end", self.t_end, "t_end > 0")
+        require(self.dt > 0, "time.dt", self.dt, "dt > 0")
+        require(self.scheme in SCHEMES, "time.scheme", self.scheme, f"one of {SCHEMES}")
+        require(self.n_outputs >= 1, "time.n_outputs", self.n_outputs, "an integer >= 1")
+        require(self.rtol > 0, "time.rtol", self.rtol, "rtol > 0")
+        require(self.atol > 0, "time.atol", self.atol, "atol > 0")
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    form: str = "V"
+
+    def __post_init__(self):
+        require(self.form in MODEL_FORMS, "solver.form", self.form, f"one of {tuple(MODEL_FORMS)}")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    dir: str = "out/run"
+    formats: tuple[str, ...] = FORMATS
+    png: bool = True
+    gif: bool = True
+    progress: bool = True
+
+    def __post_init__(self):
+        for fmt in self.formats:
+            require(fmt in FORMATS, "output.formats", fmt, f"a list of {FORMATS}")
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    """The [kernel] table, passed to `kernels.make_kernel` with the mesh dimension."""
+
+    spec: dict = field(default_factory=lambda: {"type": "gaussian", "width": 0.1})
+
+    def build(self, dim: int):
+        return kernels.make_kernel({**self.spec, "dim": dim})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole run: one attribute per TOML table."""
+
+    mesh: MeshConfig = MeshConfig()
+    rho0: Rho0Config = Rho0Config()
+    model: FHNParameters = FHNParameters()
+    kernel: KernelConfig = KernelConfig()
+    nonlocal_: NonlocalConfig = NonlocalConfig()
+    initial: InitialConfig = InitialConfig()
+    stimulus: StimulusConfig = StimulusConfig()
+    time: TimeConfig = TimeConfig()
+    solver: SolverConfig = SolverConfig()
+    output: OutputConfig = OutputConfig()
+    base_dir: Path = Path(".")
+
+    def path(self, value: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def field_source(self, value: FieldValue, key: str, variables=("x", "y", "z")):
+        """A number, an `Expression`, or a `Path` for a field given in the config."""
+        if isinstance(value, str) and value.strip().endswith(FIELD_FILE_SUFFIXES):
+            return self.path(value.strip())
+        if isinstance(value, str):
+            return Expression(value, variables, key)
+        return float(value)
+
+    def mesh_source(self) -> str | Path:
+        src = self.mesh.source
+        return self.path(src) if Path(src).suffix else src
+
+
+SECTIONS = {
+    "mesh": MeshConfig, "rho0": Rho0Config, "model": FHNParameters, "kernel": KernelConfig,
+    "nonlocal": NonlocalConfig, "initial": InitialConfig, "stimulus": StimulusConfig,
+    "time": TimeConfig, "solver": SolverConfig, "output": OutputConfig,
+}  # fmt: skip
+
+
+def _unknown(key: str, allowed, where: str) -> ConfigError:
+    close = difflib.get_close_matches(key, list(allowed), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return ConfigError(f"unknown key '{where}{key}'{hint}; allowed: {', '.join(allowed)}")
+
+
+def _check_type(key: str, value, hint) -> object:
+    """Check a TOML value against a field annotation; return it converted."""
+    if hint is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        require(ok and math.isfinite(value), key, value, "a finite number")
+        return float(value)
+    if hint is int:
+        require(isinstance(value, int) and not isinstance(value, bool), key, value, "an integer")
+        return value
+    if hint is bool:
+        require(isinstance(value, bool), key, value, "true or false")
+        return value
+    if hint is str:
+        require(isinstance(value, str), key, value, "a string")
+        return value
+    if hint == FieldValue:
+        ok = isinstance(value, str) or (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+        require(ok, key, value, "a finite number, an expression string, or a file name")
+        return value if isinstance(value, str) else float(value)
+    if typing.get_origin(hint) is tuple:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        require(ok, key, value, "a list of strings")
+        return tuple(value)
+    raise AssertionError(f"no check for {hint}")  # pragma: no cover
+
+
+def _build_section(name: str, cls, table) -> object:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}] must be a table, got {table!r}")
+    if cls is KernelConfig:
+        spec = dict(table)
+        if "dim" in spec:
+            raise ConfigError("kernel.dim is not allowed: the dimension is the mesh's")
+        kernels.make_kernel({**spec, "dim": 2})  # validates type, keys and values
+        return KernelConfig(spec)
+    hints = typing.get_type_hints(cls)
+    allowed = [f.name for f in fields(cls)]
+    values = {}
+    for key, value in table.items():
+        if key not in allowed:
+            raise _unknown(key, allowed, f"{name}.")
+        values[key] = _check_type(f"{name}.{key}", value, hints[key])
+    try:
+        return cls(**values)
+    except ParameterError as err:
+        msg = str(err)
+        # dataclasses validated elsewhere name bare fields ("tau = ..."): prefix the section
+        raise ConfigError(msg if msg.startswith(f"{name}.") else f"{name}.{msg}") from None
+
+
+def parse_config(data: dict, base_dir: Path | str = ".") -> RunConfig:
+    """Validate a parsed TOML document and build the `RunConfig`."""
+    sections = {}
+    for name, table in data.items():
+        if name not in SECTIONS:
+            raise _unknown(name, list(SECTIONS), "")
+        attr = "nonlocal_" if name == "nonlocal" else name
+        sections[attr] = _build_section(name, SECTIONS[name], table)
+    config = RunConfig(**sections, base_dir=Path(base_dir))
+    _check_fields(config)
+    return config
+
+
+def _check_fields(config: RunConfig) -> None:
+    """Parse expressions now so that a bad one fails before any work."""
+    config.field_source(config.rho0.value, "rho0.value")
+    config.field_source(config.initial.V, "initial.V")
+    config.field_source(config.initial.W, "initial.W")
+    config.field_source(config.stimulus.I, "stimulus.I", ("x", "y", "z", "t"))
+    for key, value in (("rho0.value", config.rho0.value), ("initial.V", config.initial.V),
+                       ("initial.W", config.initial.W)):  # fmt: skip
+        source = config.field_source(value, key)
+        if isinstance(source, Path) and not source.is_file():
+            raise ConfigError(f"{key} = {value!r}: file {str(source)!r} does not exist")
+    if isinstance(config.rho0.value, float) and config.rho0.value < 0:
+        raise ConfigError(f"rho0.value = {config.rho0.value!r} is not allowed: rho0 >= 0")
+    src = config.mesh_source()
+    if isinstance(src, Path) and not src.is_file():
+        raise ConfigError(f"mesh.source = {config.mesh.source!r}: file {str(src)!r} does not exist")
+
+
+def load_config(path: Path | str | None = None) -> RunConfig:
+    """Read and validate a TOML config (the bundled default when `path` is None)."""
+    path = DEFAULT_CONFIG if path is None else Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {err}") from None
+    return parse_config(data, path.parent)
+
+
+def defaults_of(cls) -> dict:
+    """Field defaults of a config dataclass (for documentation)."""
+    return {f.name: f.default for f in fields(cls) if f.default is not MISSING}

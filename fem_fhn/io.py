@@ -1,0 +1,135 @@
+"""Output: P1 fields for ParaView (VTX .bp, XDMF, VTK .pvd), diagnostics CSV and summary JSON.
+
+The writers are observers (`obs(t, y, step)`) that a `Simulation` calls at output times; they
+convert the model state to named fields with `model.fields_of(y)`.
+
+Files in the output folder:
+    fields.bp/      VTX (ADIOS2) — open in ParaView with the "ADIOS2VTXReader"
+    fields.xdmf/.h5 XDMF — open in ParaView with "XDMF Reader" (Xdmf3ReaderT)
+    vtk/fields.pvd  VTK — ParaView and pyvista read it (used for the pictures)
+    diagnostics.csv min/max/mean of V and W and ∫ρ0 V at each output time
+    summary.json    parameters, mesh size, ranks, steps, wall time, final diagnostics
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+from mpi4py import MPI
+
+from fem_fhn._fenics import dolfinx
+from fem_fhn.mesh import NodalMesh
+
+FORMATS = ("vtx", "xdmf", "vtk")
+
+
+class FieldWriter:
+    """Write the model's fields and static fields (e.g. ρ0) as P1 functions at each call.
+
+    Args:
+        nodes: the nodal mesh.
+        fields_of: maps a state y to {name: owned values}.
+        names: the field names `fields_of` returns.
+        out_dir: output folder (exists).
+        formats: subset of FORMATS.
+        static: fields written unchanged at every time (ρ0).
+    """
+
+    def __init__(self, nodes: NodalMesh, fields_of, names, out_dir: Path, formats=FORMATS,
+                 static: dict[str, np.ndarray] | None = None):  # fmt: skip
+        self.nodes, self.fields_of = nodes, fields_of
+        comm = nodes.comm
+        self.functions = {name: nodes.function(name=name) for name in names}
+        for name, values in (static or {}).items():
+            self.functions[name] = nodes.function(values, name=name)
+        funcs = list(self.functions.values())
+        self.writers = []
+        if "vtx" in formats:
+            self.writers.append(dolfinx.io.VTXWriter(comm, Path(out_dir) / "fields.bp", funcs))
+        if "xdmf" in formats:
+            xdmf = dolfinx.io.XDMFFile(comm, Path(out_dir) / "fields.xdmf", "w")
+            xdmf.write_mesh(nodes.mesh)
+            self.writers.append(_XDMFSeries(xdmf, funcs))
+        if "vtk" in formats:
+            if comm.rank == 0:
+                (Path(out_dir) / "vtk").mkdir(exist_ok=True)
+            comm.barrier()
+            vtk = dolfinx.io.VTKFile(comm, Path(out_dir) / "vtk" / "fields.pvd", "w")
+            self.writers.append(_VTKSeries(vtk, funcs))
+
+    def __call__(self, t: float, y: np.ndarray, step: int) -> None:
+        for name, values in self.fields_of(y).items():
+            self.nodes.assign(self.functions[name], values)
+        for w in self.writers:
+            w.write(t)
+
+    def close(self) -> None:
+        for w in self.writers:
+            w.close()
+        self.writers = []
+
+
+class _XDMFSeries:
+    def __init__(self, f, funcs):
+        self.f, self.funcs = f, funcs
+
+    def write(self, t):
+        for u in self.funcs:
+            self.f.write_function(u, t)
+
+    def close(self):
+        self.f.close()
+
+
+class _VTKSeries(_XDMFSeries):
+    def write(self, t):
+        self.f.write_function(self.funcs, t)
+
+
+class Diagnostics:
+    """Min, max and mean (∫u/|Ω|) of each field and ∫ρ0 V, at each output time."""
+
+    def __init__(self, nodes: NodalMesh, fields_of, rho0: np.ndarray):
+        self.nodes, self.fields_of, self.rho0 = nodes, fields_of, rho0
+        self.volume = nodes.integrate(np.ones(nodes.n_owned))
+        self.rows: list[dict[str, float]] = []
+
+    def summarise(self, fields: dict[str, np.ndarray]) -> dict[str, float]:
+        comm = self.nodes.comm
+        row = {}
+        for name, u in fields.items():
+            row[f"min_{name}"] = comm.allreduce(float(u.min(initial=np.inf)), op=MPI.MIN)
+            row[f"max_{name}"] = comm.allreduce(float(u.max(initial=-np.inf)), op=MPI.MAX)
+            row[f"mean_{name}"] = self.nodes.integrate(u) / self.volume
+        row["int_rho0_V"] = self.nodes.integrate(self.rho0 * fields["V"])
+        return row
+
+    def __call__(self, t: float, y: np.ndarray, step: int) -> None:
+        self.rows.append({"t": t, "step": step, **self.summarise(self.fields_of(y))})
+
+    def write_csv(self, path: Path, comm: MPI.Comm) -> None:
+        if comm.rank != 0 or not self.rows:
+            return
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(self.rows[0]))
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+
+def write_json(path: Path, data: dict, comm: MPI.Comm) -> None:
+    """Write `data` as indented JSON on rank 0 (numpy scalars converted)."""
+    if comm.rank == 0:
+        Path(path).write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -1,0 +1,107 @@
+"""The macroscopic nonlocal FitzHugh–Nagumo system (DESIGN §1.4), in two equivalent forms.
+
+    ∂_t V − L_ρ0(V) = N(V) − W + I_ext(x, t),     ∂_t W = τ (V + a − b W),
+    L_ρ0(V)(x) = ∫ Ψ(x − x') (V(x') − V(x)) ρ0(x') dx',     N(V) = V − V³,
+
+discretised at the P1 nodes with the reference quadrature of DESIGN §2. Where ρ0 vanishes V is not
+defined from kinetic moments; the weighted form evolves Z = (ρ0 V, ρ0 W) instead:
+
+    ∂_t (ρ0 V) = ρ0 L_ρ0(V) + ρ0 N(V) − ρ0 W + ρ0 I_ext,   ∂_t (ρ0 W) = τ (ρ0 V + a ρ0 − b ρ0 W),
+
+with ρ0 L_ρ0(V) = ρ0 K(Z_V) − Z_V K ρ0 and ρ0 N(V) = Z_V − Z_V³/ρ0² (zero where ρ0 = 0).
+
+State arrays have shape (2, n_owned); the models hold no time step (see `fem_fhn.timestepping`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mpi4py import MPI
+
+from fem_fhn.macro.stimulus import Stimulus
+from fem_fhn.nonlocal_ import NonlocalLaplacian
+from fem_fhn.params import FHNParameters
+
+
+class NonlocalFHN:
+    """∂_t V = L_ρ0(V) + N(V) − W + I_ext,  ∂_t W = τ (V + a − b W)  on the owned nodes.
+
+    Args:
+        laplacian: L_ρ0 on the nodes (holds K and ρ0).
+        params: FHN parameters (params.I_ext is added to `stimulus`).
+        stimulus: optional space–time current I_ext(x, t).
+    """
+
+    fields = ("V", "W")
+
+    def __init__(
+        self,
+        laplacian: NonlocalLaplacian,
+        params: FHNParameters,
+        stimulus: Stimulus | None = None,
+    ):
+        self.laplacian = laplacian
+        self.params = params
+        self.stimulus = stimulus
+        self.comm = laplacian.op.comm
+        self.rho0 = laplacian.rho0
+
+    def current(self, t: float) -> np.ndarray | float:
+        """I_ext(x, t) including the constant params.I_ext."""
+        extra = 0.0 if self.stimulus is None else self.stimulus(t)
+        return self.params.I_ext + extra
+
+    def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
+        V, W = y
+        p = self.params
+        dy = np.empty_like(y)
+        dy[0] = self.laplacian(V) + p.N(V) - W + self.current(t)
+        dy[1] = p.recovery(V, W)
+        return dy
+
+    def state(self, V: np.ndarray, W: np.ndarray) -> np.ndarray:
+        return np.stack([V, W]).astype(float)
+
+    def fields_of(self, y: np.ndarray) -> dict[str, np.ndarray]:
+        return {"V": y[0], "W": y[1]}
+
+    def max_stable_dt(self, v_max: float = 1.5) -> float:
+        """Explicit-RK step bound of DESIGN §6: 1 / (2 max K|Ψ|ρ0 + max|N'|) (for |V| ≤ v_max)."""
+        local = float(np.max(np.abs(self.laplacian.K_rho0), initial=0.0))
+        coupling = self.comm.allreduce(local, op=MPI.MAX)
+        return 1.0 / (2.0 * coupling + max(1.0, 3.0 * v_max**2 - 1.0))
+
+
+class WeightedNonlocalFHN(NonlocalFHN):
+    """The same system for Z = (ρ0 V, ρ0 W), well defined where ρ0 = 0 (Z stays 0 there)."""
+
+    fields = ("rho0V", "rho0W")
+
+    def __init__(self, laplacian, params, stimulus=None):
+        super().__init__(laplacian, params, stimulus)
+        self.positive = self.rho0 > 0
+        self._inv_rho = np.where(self.positive, 1.0 / np.where(self.positive, self.rho0, 1.0), 0.0)
+
+    def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
+        Z_V, Z_W = y
+        p = self.params
+        dy = np.empty_like(y)
+        dy[0] = (
+            self.laplacian.weighted(Z_V)
+            + Z_V
+            - Z_V**3 * self._inv_rho**2
+            - Z_W
+            + self.rho0 * self.current(t)
+        )
+        dy[1] = p.tau * (Z_V + p.a * self.rho0 - p.b * Z_W)
+        return dy
+
+    def state(self, V: np.ndarray, W: np.ndarray) -> np.ndarray:
+        return np.stack([self.rho0 * V, self.rho0 * W]).astype(float)
+
+    def fields_of(self, y: np.ndarray) -> dict[str, np.ndarray]:
+        """V and W (zero where ρ0 = 0, where they are undefined)."""
+        return {"V": y[0] * self._inv_rho, "W": y[1] * self._inv_rho}
+
+
+MODEL_FORMS = {"V": NonlocalFHN, "Z": WeightedNonlocalFHN}

@@ -1,0 +1,223 @@
+"""Meshes and the nodal (P1) view of them that every model uses (DESIGN §2).
+
+`load_mesh` reads a gmsh `.msh`, an XDMF mesh, or a bundled domain by name; `NodalMesh` holds the
+P1 space and, for the nodes this rank owns, their coordinates, lumped masses m_j = ∫ φ_j dx and
+rank-independent global indices (the node numbers of the input file). `nodal_field` turns a
+constant, an expression or a file into owned nodal values (ρ0, initial data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import ufl
+from mpi4py import MPI
+
+from fem_fhn._fenics import dolfinx, fem
+from fem_fhn.expressions import Expression
+from fem_fhn.params import ParameterError
+
+MESH_SUFFIXES = (".msh", ".xdmf")
+
+
+class MeshError(ParameterError):
+    """A mesh that cannot be used: missing, unreadable, empty or of the wrong kind."""
+
+
+def resolve_mesh_source(source: str | Path) -> Path:
+    """A mesh file path from a path or the name of a bundled domain (see `fem_fhn.meshes`)."""
+    from fem_fhn import meshes
+
+    path = Path(source)
+    if path.suffix in MESH_SUFFIXES:
+        if not path.is_file():
+            raise MeshError(f"mesh file {str(path)!r} does not exist")
+        return path
+    if str(source) in meshes.names():
+        return meshes.bundled_path(str(source))
+    raise MeshError(
+        f"mesh = {str(source)!r} is neither a .msh/.xdmf file nor a bundled domain "
+        f"({', '.join(meshes.names())})"
+    )
+
+
+def _read_msh(path: Path, comm: MPI.Comm) -> dolfinx.mesh.Mesh:
+    import gmsh
+
+    dim = 0
+    if comm.rank == 0:
+        gmsh.initialize(interruptible=False)
+        gmsh.option.setNumber("General.Terminal", 0)
+        try:
+            gmsh.merge(str(path))
+            dim = gmsh.model.getDimension()
+        except Exception as err:  # gmsh raises plain Exceptions
+            gmsh.finalize()
+            dim = -1
+            comm.bcast(dim, root=0)
+            raise MeshError(f"cannot read mesh file {str(path)!r}: {err}") from err
+    dim = comm.bcast(dim, root=0)
+    if dim < 0:
+        raise MeshError(f"cannot read mesh file {str(path)!r}")
+    if dim == 0:
+        if comm.rank == 0:
+            gmsh.finalize()
+        raise MeshError(f"mesh file {str(path)!r} holds no cells")
+    try:
+        data = dolfinx.io.gmsh.model_to_mesh(gmsh.model, comm, 0, gdim=dim)
+    finally:
+        if comm.rank == 0:
+            gmsh.finalize()
+    return data.mesh
+
+
+def _read_xdmf(path: Path, comm: MPI.Comm) -> dolfinx.mesh.Mesh:
+    errors = []
+    for name in ("mesh", "Grid"):
+        try:
+            with dolfinx.io.XDMFFile(comm, str(path), "r") as f:
+                return f.read_mesh(name=name)
+        except RuntimeError as err:
+            errors.append(str(err))
+    raise MeshError(f"cannot read mesh file {str(path)!r}: {errors[-1]}")
+
+
+def load_mesh(source: str | Path, comm: MPI.Comm | None = None) -> dolfinx.mesh.Mesh:
+    """Read a mesh (`.msh`, `.xdmf`, or a bundled domain name), distributed over `comm`.
+
+    The geometric dimension is the mesh's topological dimension (1, 2 or 3).
+    """
+    comm = MPI.COMM_WORLD if comm is None else comm
+    path = resolve_mesh_source(source)
+    mesh = _read_msh(path, comm) if path.suffix == ".msh" else _read_xdmf(path, comm)
+    n_cells = comm.allreduce(mesh.topology.index_map(mesh.topology.dim).size_local)
+    if n_cells == 0:
+        raise MeshError(f"mesh file {str(path)!r} holds no cells")
+    return mesh
+
+
+@dataclass
+class NodalMesh:
+    """A mesh with its P1 space and the owned nodes' data.
+
+    Attributes:
+        mesh: the DOLFINx mesh.
+        space: the P1 Lagrange space; node = degree of freedom of this space.
+        coords: owned node coordinates, shape (n_owned, dim).
+        masses: owned lumped masses m_j = ∫ φ_j dx.
+        global_index: input node number of each owned node (independent of the partition).
+    """
+
+    mesh: dolfinx.mesh.Mesh
+    space: fem.FunctionSpace
+    coords: np.ndarray
+    masses: np.ndarray
+    global_index: np.ndarray
+
+    @classmethod
+    def from_mesh(cls, mesh: dolfinx.mesh.Mesh) -> NodalMesh:
+        space = fem.functionspace(mesh, ("Lagrange", 1))
+        index_map = space.dofmap.index_map
+        n_owned = index_map.size_local
+        dim = mesh.geometry.dim
+        coords = space.tabulate_dof_coordinates()[:n_owned, :dim].copy()
+        phi = ufl.TestFunction(space)
+        mass = fem.assemble_vector(fem.form(phi * ufl.dx))
+        mass.scatter_reverse(dolfinx.la.InsertMode.add)
+        # P1 dofs and P1 geometry nodes share the cells' local vertex order.
+        dof_to_node = np.empty(n_owned + index_map.num_ghosts, dtype=np.int64)
+        dof_to_node[space.dofmap.list.ravel()] = mesh.geometry.dofmap.ravel()
+        global_index = np.asarray(mesh.geometry.input_global_indices)[dof_to_node[:n_owned]]
+        return cls(mesh, space, coords, mass.array[:n_owned].copy(), global_index)
+
+    @classmethod
+    def load(cls, source: str | Path, comm: MPI.Comm | None = None) -> NodalMesh:
+        return cls.from_mesh(load_mesh(source, comm))
+
+    @property
+    def comm(self) -> MPI.Comm:
+        return self.mesh.comm
+
+    @property
+    def dim(self) -> int:
+        return self.mesh.geometry.dim
+
+    @property
+    def n_owned(self) -> int:
+        return self.coords.shape[0]
+
+    @property
+    def n_global(self) -> int:
+        return self.space.dofmap.index_map.size_global
+
+    def integrate(self, values: np.ndarray) -> float:
+        """Σ_j m_j u_j over all ranks: the lumped quadrature of ∫ u dx."""
+        return float(self.comm.allreduce(float(self.masses @ values), op=MPI.SUM))
+
+    def function(self, values: np.ndarray | None = None, name: str = "u") -> fem.Function:
+        """A P1 function with the given owned values (ghosts updated)."""
+        u = fem.Function(self.space, name=name)
+        if values is not None:
+            self.assign(u, values)
+        return u
+
+    def assign(self, u: fem.Function, values: np.ndarray) -> None:
+        u.x.array[: self.n_owned] = values
+        u.x.scatter_forward()
+
+    def coordinate_arrays(self) -> dict[str, np.ndarray]:
+        """{"x": ..., "y": ..., "z": ...} of the owned nodes (missing axes are zeros)."""
+        names = ("x", "y", "z")
+        zeros = np.zeros(self.n_owned)
+        return {n: self.coords[:, i] if i < self.dim else zeros for i, n in enumerate(names)}
+
+    def field(self, source, key: str = "field", t: float | None = None) -> np.ndarray:
+        """Owned nodal values from a number, an `Expression`, a callable or a file.
+
+        Args:
+            source: a number; an `Expression` of x, y, z (and t if `t` is given); a callable
+                f(x) taking coordinates of shape (n, dim); or a path to a `.npy`/`.txt`/`.csv`
+                file holding one value per node in the input mesh's node order.
+            key: name used in error messages.
+            t: time, for expressions that use t.
+        """
+        if isinstance(source, int | float) and not isinstance(source, bool):
+            return np.full(self.n_owned, float(source))
+        if isinstance(source, str):
+            source = Expression(source, ("x", "y", "z", "t"), key)
+        if isinstance(source, Expression):
+            values = source(**self.coordinate_arrays(), **({} if t is None else {"t": t}))
+        elif isinstance(source, Path):
+            values = self._field_from_file(source, key)
+        elif callable(source):
+            values = source(self.coords)
+        else:
+            raise ParameterError(f"{key} = {source!r} is not allowed: a number, expression or file")
+        values = np.broadcast_to(np.asarray(values, dtype=float), (self.n_owned,)).copy()
+        if not np.all(np.isfinite(values)):
+            raise ParameterError(f"{key} has non-finite values on the mesh")
+        return values
+
+    def _field_from_file(self, path: Path, key: str) -> np.ndarray:
+        if not path.is_file():
+            raise ParameterError(f"{key}: file {str(path)!r} does not exist")
+        data = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, delimiter=None)
+        data = np.asarray(data, dtype=float).ravel()
+        if data.size != self.n_global:
+            raise ParameterError(
+                f"{key}: file {str(path)!r} has {data.size} values, the mesh has "
+                f"{self.n_global} nodes (one value per node, in input node order)"
+            )
+        return data[self.global_index]
+
+    def density(self, source, key: str = "rho0") -> np.ndarray:
+        """Owned nodal values of a density ρ0 ≥ 0 (zero regions allowed, not all zero)."""
+        rho = self.field(source, key)
+        bad = self.comm.allreduce(float(rho.min(initial=np.inf)), op=MPI.MIN)
+        if bad < 0:
+            raise ParameterError(f"{key} must be >= 0 on the mesh, found the value {bad:g}")
+        if self.integrate(rho) <= 0:
+            raise ParameterError(f"{key} has zero integral on the mesh: nothing to simulate")
+        return rho

@@ -1,0 +1,80 @@
+"""Off-screen pictures of P1 fields with pyvista: a PNG snapshot and an animated GIF.
+
+They read the `fields.pvd` series that `fem_fhn.io.FieldWriter` writes, so they work the same after
+serial and MPI runs (rank 0 renders). pyvista is imported inside the functions only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyvista():
+    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+    import pyvista as pv
+
+    pv.OFF_SCREEN = True
+    return pv
+
+
+def _frame(pv, reader, index: int, field: str):
+    reader.set_active_time_point(index)
+    data = reader.read()
+    return data.combine() if isinstance(data, pv.MultiBlock) else data
+
+
+def _visible(grid, dim3: bool):
+    """The part of the grid shown: 3D meshes are clipped by the plane y = centre."""
+    return grid.clip(normal="y", invert=False) if dim3 else grid
+
+
+def _plotter(pv, shown, dim3: bool, field: str, clim, title: str):
+    x0, x1, y0, y1, _, _ = shown.bounds
+    aspect = 0.6 if dim3 else (y1 - y0) / max(x1 - x0, 1e-12)
+    plotter = pv.Plotter(off_screen=True, window_size=(1000, int(np.clip(1000 * aspect, 320, 900))))
+    plotter.add_mesh(shown, scalars=field, cmap="viridis", clim=clim,
+                     scalar_bar_args={"title": field, "vertical": True,
+                                      "position_x": 0.88, "position_y": 0.1})  # fmt: skip
+    plotter.add_text(title, font_size=10, name="title")
+    if dim3:
+        plotter.view_isometric()
+    else:
+        plotter.view_xy()
+        plotter.camera.tight(padding=0.05)
+    return plotter
+
+
+def render_fields(pvd: Path | str, field: str = "V", png: Path | str | None = None,
+                  gif: Path | str | None = None, fps: int = 8) -> dict[str, str]:  # fmt: skip
+    """Render the last time of `field` to `png` and all times to an animated `gif`.
+
+    Returns the paths written. 3D meshes are shown clipped by the plane y = centre.
+    """
+    pv = _pyvista()
+    reader = pv.get_reader(str(pvd))
+    times = list(reader.time_values)
+    frames = [_frame(pv, reader, i, field) for i in range(len(times))]
+    values = np.concatenate([np.asarray(f.point_data[field]) for f in frames])
+    clim = (float(values.min()), float(values.max()) if values.max() > values.min() else 1.0)
+    dim3 = bool(np.ptp(frames[0].points[:, 2]) > 0)
+    written = {}
+    if png is not None:
+        shown = _visible(frames[-1], dim3)
+        plotter = _plotter(pv, shown, dim3, field, clim, f"{field}, t = {times[-1]:.3g}")
+        plotter.screenshot(str(png))
+        plotter.close()
+        written["png"] = str(png)
+    if gif is not None:
+        shown = _visible(frames[0], dim3)
+        plotter = _plotter(pv, shown, dim3, field, clim, f"{field}, t = {times[0]:.3g}")
+        plotter.open_gif(str(gif), fps=fps)
+        for t, grid in zip(times, frames, strict=True):
+            shown.point_data[field] = _visible(grid, dim3).point_data[field]
+            plotter.add_text(f"{field}, t = {t:.3g}", font_size=10, name="title")
+            plotter.write_frame()
+        plotter.close()
+        written["gif"] = str(gif)
+    return written
