@@ -1,0 +1,79 @@
+"""Loading meshes and the nodal view: coordinates, lumped masses, global indices, fields."""
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from fem_fhn import meshes
+from fem_fhn._fenics import dolfinx
+from fem_fhn.mesh import MeshError, NodalMesh, load_mesh
+from fem_fhn.params import ParameterError
+
+
+@pytest.fixture(scope="module")
+def square():
+    return NodalMesh.from_mesh(dolfinx.mesh.create_unit_square(MPI.COMM_SELF, 6, 4))
+
+
+def test_lumped_masses_sum_to_area(square):
+    assert square.masses.sum() == pytest.approx(1.0, abs=1e-14)
+    assert np.all(square.masses > 0)
+
+
+def test_global_index_is_input_node_order(square):
+    geometry = square.mesh.geometry
+    x = np.empty_like(geometry.x)
+    x[geometry.input_global_indices] = geometry.x
+    np.testing.assert_allclose(x[square.global_index, :2], square.coords, atol=1e-15)
+
+
+def test_fields_from_number_expression_callable_and_file(square, tmp_path):
+    x, y = square.coords.T
+    np.testing.assert_allclose(square.field(2.5), 2.5)
+    np.testing.assert_allclose(square.field("x + 2*y"), x + 2 * y)
+    np.testing.assert_allclose(square.field(lambda p: p[:, 0] ** 2), x**2)
+    values = np.arange(square.n_global, dtype=float)
+    np.save(tmp_path / "f.npy", values)
+    np.savetxt(tmp_path / "f.csv", values)
+    np.testing.assert_allclose(square.field(tmp_path / "f.npy"), square.global_index)
+    np.testing.assert_allclose(square.field(tmp_path / "f.csv"), square.global_index)
+
+
+def test_density_checks(square, tmp_path):
+    rho = square.density("1.0 if x > 0.5 else 0.0")  # zero regions are allowed
+    assert rho.min() == 0.0 and rho.max() == 1.0
+    with pytest.raises(ParameterError, match="rho0 must be >= 0"):
+        square.density("x - 0.5")
+    with pytest.raises(ParameterError, match="zero integral"):
+        square.density(0.0)
+    np.save(tmp_path / "short.npy", np.ones(3))
+    with pytest.raises(ParameterError, match="has 3 values, the mesh has"):
+        square.field(tmp_path / "short.npy", "rho0")
+
+
+@pytest.mark.parametrize("name", ["interval", "folded", "ball"])
+def test_load_bundled_by_name(name):
+    nodes = NodalMesh.load(name, MPI.COMM_SELF)
+    assert nodes.dim == meshes.DOMAINS[name].dim
+    assert nodes.n_owned == nodes.n_global > 100
+    expected = {"interval": 10.0, "folded": 1.2, "ball": 4 * np.pi / 3}[name]
+    assert nodes.masses.sum() == pytest.approx(expected, rel=0.01)
+
+
+def test_load_xdmf_roundtrip(tmp_path):
+    mesh = load_mesh("square", MPI.COMM_SELF)
+    with dolfinx.io.XDMFFile(MPI.COMM_SELF, tmp_path / "m.xdmf", "w") as f:
+        f.write_mesh(mesh)
+    again = NodalMesh.load(tmp_path / "m.xdmf", MPI.COMM_SELF)
+    assert again.n_global == NodalMesh.from_mesh(mesh).n_global
+    assert again.masses.sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_mesh_errors(tmp_path):
+    with pytest.raises(MeshError, match="does not exist"):
+        load_mesh(tmp_path / "nope.msh", MPI.COMM_SELF)
+    with pytest.raises(MeshError, match="neither a .msh/.xdmf file nor a bundled domain"):
+        load_mesh("cortex", MPI.COMM_SELF)
+    (tmp_path / "junk.msh").write_text("this is not a mesh\n")
+    with pytest.raises(MeshError, match="junk.msh"):
+        load_mesh(tmp_path / "junk.msh", MPI.COMM_SELF)
