@@ -57,7 +57,7 @@ def _cmd_run(args) -> None:
         config = replace(config, output=replace(config.output, progress=False))
     summary = run(config, args.out)
     if MPI.COMM_WORLD.rank == 0 and not args.quiet:
-        out = args.out or config.path(config.output.dir)
+        out = args.out or config.output.dir
         final = summary["final"]
         print(f"done: {summary['time']['steps']} steps in {summary['time']['wall_time_s']:.1f} s "
               f"on {summary['ranks']} rank(s); V in [{final['min_V']:.3f}, {final['max_V']:.3f}]; "

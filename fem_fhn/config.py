@@ -140,6 +140,7 @@ class RunConfig:
     solver: SolverConfig = SolverConfig()
     output: OutputConfig = OutputConfig()
     base_dir: Path = Path(".")
+    source: str = ""  # the config file it was read from
 
     def path(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -224,7 +225,7 @@ def _build_section(name: str, cls, table) -> object:
         raise ConfigError(msg if msg.startswith(f"{name}.") else f"{name}.{msg}") from None
 
 
-def parse_config(data: dict, base_dir: Path | str = ".") -> RunConfig:
+def parse_config(data: dict, base_dir: Path | str = ".", source: str = "") -> RunConfig:
     """Validate a parsed TOML document and build the `RunConfig`."""
     sections = {}
     for name, table in data.items():
@@ -232,7 +233,7 @@ def parse_config(data: dict, base_dir: Path | str = ".") -> RunConfig:
             raise _unknown(name, list(SECTIONS), "")
         attr = "nonlocal_" if name == "nonlocal" else name
         sections[attr] = _build_section(name, SECTIONS[name], table)
-    config = RunConfig(**sections, base_dir=Path(base_dir))
+    config = RunConfig(**sections, base_dir=Path(base_dir), source=source)
     _check_fields(config)
     return config
 
@@ -264,7 +265,7 @@ def load_config(path: Path | str | None = None) -> RunConfig:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {err}") from None
-    return parse_config(data, path.parent)
+    return parse_config(data, path.parent, str(path))
 
 
 def defaults_of(cls) -> dict:

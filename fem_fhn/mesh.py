@@ -128,7 +128,7 @@ class NodalMesh:
         mass.scatter_reverse(dolfinx.la.InsertMode.add)
         # P1 dofs and P1 geometry nodes share the cells' local vertex order.
         dof_to_node = np.empty(n_owned + index_map.num_ghosts, dtype=np.int64)
-        dof_to_node[space.dofmap.list.ravel()] = mesh.geometry.dofmap.ravel()
+        dof_to_node[space.dofmap.list.ravel()] = mesh.geometry.dofmaps[0].ravel()
         global_index = np.asarray(mesh.geometry.input_global_indices)[dof_to_node[:n_owned]]
         return cls(mesh, space, coords, mass.array[:n_owned].copy(), global_index)
 

@@ -61,7 +61,7 @@ def build_model(config: RunConfig, comm: MPI.Comm):
 def run(config: RunConfig, out_dir: Path | str | None = None, comm: MPI.Comm | None = None) -> dict:
     """Run the macroscopic model described by `config`; returns the summary (also on disk)."""
     comm = MPI.COMM_WORLD if comm is None else comm
-    out = Path(out_dir if out_dir is not None else config.path(config.output.dir))
+    out = Path(out_dir if out_dir is not None else config.output.dir)
     check_output_dir(out)
     nodes, model, y0 = build_model(config, comm)
     t = config.time
@@ -85,6 +85,7 @@ def run(config: RunConfig, out_dir: Path | str | None = None, comm: MPI.Comm | N
         diagnostics.write_csv(out / "diagnostics.csv", comm)
     summary = {
         "model": "nonlocal_fhn",
+        "config": config.source,
         "parameters": asdict(config.model),
         "kernel": {**config.kernel.spec, "dim": nodes.dim},
         "nonlocal": {**asdict(config.nonlocal_), **model.laplacian.op.info()},

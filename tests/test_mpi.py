@@ -59,3 +59,28 @@ def test_macro_solver_rank_independent(scheme, tol):
     error = max(np.abs(d - s).max() for d, s in zip(distributed, serial)) if COMM.rank == 0 else 0
     error = COMM.bcast(error)
     assert error <= tol, error
+
+
+def test_run_command_rank_independent(tmp_path_factory):
+    """The whole `fem-fhn run` pipeline (config → mesh → model → writers) on 2 ranks vs 1."""
+    from fem_fhn.config import parse_config
+    from fem_fhn.runner import run
+
+    text = {
+        "mesh": {"source": "disc_holes"},
+        "rho0": {"value": "1.0 if x > 0 else 0.0"},
+        "kernel": {"type": "gaussian", "width": 0.15, "strength": 2.0},
+        "initial": {"V": "tanh((x + 0.3)/0.1)", "W": "0.1*y"},
+        "time": {"t_end": 1.0, "dt": 0.05, "n_outputs": 4, "scheme": "rk4"},
+        "solver": {"form": "Z"},
+        "output": {"png": False, "gif": False, "progress": False},
+    }
+    root = COMM.bcast(str(tmp_path_factory.mktemp("run")) if COMM.rank == 0 else None)
+    config = parse_config(text)
+    distributed = run(config, f"{root}/mpi", comm=COMM)
+    assert distributed["ranks"] == COMM.size
+    if COMM.rank == 0:
+        serial = run(config, f"{root}/serial", comm=MPI.COMM_SELF)
+        for key, value in serial["final"].items():
+            assert distributed["final"][key] == pytest.approx(value, rel=1e-10, abs=1e-12), key
+    COMM.barrier()

@@ -16,7 +16,8 @@ from scipy.spatial.distance import cdist
 
 from fem_fhn.parallel import gather_rows, row_counts
 
-#: rows evaluated at once while building (bounds the temporary distance block to ~64 MB)
+#: rows evaluated at once while building: each temporary block (distances, kernel values)
+#: holds ~64 MB, and a kernel evaluation makes about three of them at a time
 _BUILD_CHUNK_ENTRIES = 8_000_000
 
 
