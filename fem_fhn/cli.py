@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 from mpi4py import MPI
 
@@ -59,9 +58,11 @@ def _cmd_run(args) -> None:
     if MPI.COMM_WORLD.rank == 0 and not args.quiet:
         out = args.out or config.output.dir
         final = summary["final"]
-        print(f"done: {summary['time']['steps']} steps in {summary['time']['wall_time_s']:.1f} s "
-              f"on {summary['ranks']} rank(s); V in [{final['min_V']:.3f}, {final['max_V']:.3f}]; "
-              f"output in {out}/ (fields.bp, fields.xdmf, vtk/fields.pvd, V.png, V.gif, summary.json)")  # fmt: skip
+        print(
+            f"done: {summary['time']['steps']} steps in {summary['time']['wall_time_s']:.1f} s "
+            f"on {summary['ranks']} rank(s); V in [{final['min_V']:.3f}, {final['max_V']:.3f}]; "
+            f"output in {out}/ (fields.bp, fields.xdmf, vtk/fields.pvd, V.png, V.gif, summary.json)"
+        )
 
 
 def _cmd_validate(args) -> None:
@@ -110,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     rank = MPI.COMM_WORLD.rank
     quiet = getattr(args, "quiet", False)
-    logging.basicConfig(level=logging.INFO if rank == 0 and not quiet else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=logging.INFO if rank == 0 and not quiet else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         COMMANDS[args.command](args)
     except (ParameterError, ValueError, FileNotFoundError) as err:

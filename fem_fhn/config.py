@@ -161,10 +161,17 @@ class RunConfig:
 
 
 SECTIONS = {
-    "mesh": MeshConfig, "rho0": Rho0Config, "model": FHNParameters, "kernel": KernelConfig,
-    "nonlocal": NonlocalConfig, "initial": InitialConfig, "stimulus": StimulusConfig,
-    "time": TimeConfig, "solver": SolverConfig, "output": OutputConfig,
-}  # fmt: skip
+    "mesh": MeshConfig,
+    "rho0": Rho0Config,
+    "model": FHNParameters,
+    "kernel": KernelConfig,
+    "nonlocal": NonlocalConfig,
+    "initial": InitialConfig,
+    "stimulus": StimulusConfig,
+    "time": TimeConfig,
+    "solver": SolverConfig,
+    "output": OutputConfig,
+}
 
 
 def _unknown(key: str, allowed, where: str) -> ConfigError:
@@ -244,8 +251,11 @@ def _check_fields(config: RunConfig) -> None:
     config.field_source(config.initial.V, "initial.V")
     config.field_source(config.initial.W, "initial.W")
     config.field_source(config.stimulus.I, "stimulus.I", ("x", "y", "z", "t"))
-    for key, value in (("rho0.value", config.rho0.value), ("initial.V", config.initial.V),
-                       ("initial.W", config.initial.W)):  # fmt: skip
+    for key, value in (
+        ("rho0.value", config.rho0.value),
+        ("initial.V", config.initial.V),
+        ("initial.W", config.initial.W),
+    ):
         source = config.field_source(value, key)
         if isinstance(source, Path) and not source.is_file():
             raise ConfigError(f"{key} = {value!r}: file {str(source)!r} does not exist")

@@ -20,21 +20,42 @@ import numpy as np
 from fem_fhn.params import ParameterError
 
 FUNCTIONS = {
-    "sin": np.sin, "cos": np.cos, "tan": np.tan, "exp": np.exp, "log": np.log,
-    "sqrt": np.sqrt, "tanh": np.tanh, "sinh": np.sinh, "cosh": np.cosh, "abs": np.abs,
-    "atan": np.arctan, "atan2": np.arctan2, "min": np.minimum, "max": np.maximum,
-    "heaviside": lambda u: np.heaviside(u, 0.5), "where": np.where, "floor": np.floor,
-}  # fmt: skip
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "tanh": np.tanh,
+    "sinh": np.sinh,
+    "cosh": np.cosh,
+    "abs": np.abs,
+    "atan": np.arctan,
+    "atan2": np.arctan2,
+    "min": np.minimum,
+    "max": np.maximum,
+    "heaviside": lambda u: np.heaviside(u, 0.5),
+    "where": np.where,
+    "floor": np.floor,
+}
 CONSTANTS = {"pi": math.pi, "e": math.e}
 _BINARY = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.Pow: operator.pow, ast.Mod: operator.mod,
-}  # fmt: skip
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+    ast.Mod: operator.mod,
+}
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: np.logical_not}
 _COMPARE = {
-    ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater,
-    ast.GtE: np.greater_equal, ast.Eq: np.equal, ast.NotEq: np.not_equal,
-}  # fmt: skip
+    ast.Lt: np.less,
+    ast.LtE: np.less_equal,
+    ast.Gt: np.greater,
+    ast.GtE: np.greater_equal,
+    ast.Eq: np.equal,
+    ast.NotEq: np.not_equal,
+}
 
 
 class Expression:
@@ -53,7 +74,9 @@ class Expression:
         try:
             tree = ast.parse(self.text, mode="eval")
         except SyntaxError as err:
-            raise ParameterError(f"{key} = {self.text!r} is not a valid expression: {err.msg}")
+            raise ParameterError(
+                f"{key} = {self.text!r} is not a valid expression: {err.msg}"
+            ) from None
         self._check(tree.body)
         self.tree = tree.body
         self.names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}

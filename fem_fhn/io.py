@@ -38,8 +38,15 @@ class FieldWriter:
         static: fields written unchanged at every time (ρ0).
     """
 
-    def __init__(self, nodes: NodalMesh, fields_of, names, out_dir: Path, formats=FORMATS,
-                 static: dict[str, np.ndarray] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        nodes: NodalMesh,
+        fields_of,
+        names,
+        out_dir: Path,
+        formats=FORMATS,
+        static: dict[str, np.ndarray] | None = None,
+    ):
         self.nodes, self.fields_of = nodes, fields_of
         comm = nodes.comm
         self.functions = {name: nodes.function(name=name) for name in names}

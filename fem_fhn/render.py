@@ -35,9 +35,13 @@ def _plotter(pv, shown, dim3: bool, field: str, clim, title: str):
     x0, x1, y0, y1, _, _ = shown.bounds
     aspect = 0.6 if dim3 else (y1 - y0) / max(x1 - x0, 1e-12)
     plotter = pv.Plotter(off_screen=True, window_size=(1000, int(np.clip(1000 * aspect, 320, 900))))
-    plotter.add_mesh(shown, scalars=field, cmap="viridis", clim=clim,
-                     scalar_bar_args={"title": field, "vertical": True,
-                                      "position_x": 0.88, "position_y": 0.1})  # fmt: skip
+    plotter.add_mesh(
+        shown,
+        scalars=field,
+        cmap="viridis",
+        clim=clim,
+        scalar_bar_args={"title": field, "vertical": True, "position_x": 0.88, "position_y": 0.1},
+    )
     plotter.add_text(title, font_size=10, name="title")
     if dim3:
         plotter.view_isometric()
@@ -47,8 +51,13 @@ def _plotter(pv, shown, dim3: bool, field: str, clim, title: str):
     return plotter
 
 
-def render_fields(pvd: Path | str, field: str = "V", png: Path | str | None = None,
-                  gif: Path | str | None = None, fps: int = 8) -> dict[str, str]:  # fmt: skip
+def render_fields(
+    pvd: Path | str,
+    field: str = "V",
+    png: Path | str | None = None,
+    gif: Path | str | None = None,
+    fps: int = 8,
+) -> dict[str, str]:
     """Render the last time of `field` to `png` and all times to an animated `gif`.
 
     Returns the paths written. 3D meshes are shown clipped by the plane y = centre.

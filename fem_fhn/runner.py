@@ -47,8 +47,9 @@ def build_model(config: RunConfig, comm: MPI.Comm):
     nodes = NodalMesh.load(config.mesh_source(), comm)
     rho0 = nodes.density(config.field_source(config.rho0.value, "rho0.value"), "rho0.value")
     kernel = config.kernel.build(nodes.dim)
-    op = make_operator(nodes.coords, nodes.masses, kernel, config.nonlocal_.method, comm,
-                       config.nonlocal_.tol)  # fmt: skip
+    op = make_operator(
+        nodes.coords, nodes.masses, kernel, config.nonlocal_.method, comm, config.nonlocal_.tol
+    )
     laplacian = NonlocalLaplacian(op, rho0)
     stim_src = config.field_source(config.stimulus.I, "stimulus.I", ("x", "y", "z", "t"))
     stimulus = None if stim_src == 0.0 else Stimulus(stim_src, nodes.coords)
@@ -67,17 +68,24 @@ def run(config: RunConfig, out_dir: Path | str | None = None, comm: MPI.Comm | N
     t = config.time
     integrator = make_integrator(t.scheme, t.dt, t.rtol, t.atol)
     if t.scheme != "adaptive" and t.dt > model.max_stable_dt() and comm.rank == 0:
-        log.warning("time.dt = %g exceeds the explicit stability estimate %.3g",
-                    t.dt, model.max_stable_dt())  # fmt: skip
+        log.warning(
+            "time.dt = %g exceeds the explicit stability estimate %.3g", t.dt, model.max_stable_dt()
+        )
 
     if comm.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     comm.barrier()
-    writer = FieldWriter(nodes, model.fields_of, ("V", "W"), out, config.output.formats,
-                         static={"rho0": model.rho0})  # fmt: skip
+    writer = FieldWriter(
+        nodes, model.fields_of, ("V", "W"), out, config.output.formats, static={"rho0": model.rho0}
+    )
     diagnostics = Diagnostics(nodes, model.fields_of, model.rho0)
-    sim = Simulation(model, integrator, np.linspace(0.0, t.t_end, t.n_outputs + 1),
-                     [writer, diagnostics], progress=config.output.progress)  # fmt: skip
+    sim = Simulation(
+        model,
+        integrator,
+        np.linspace(0.0, t.t_end, t.n_outputs + 1),
+        [writer, diagnostics],
+        progress=config.output.progress,
+    )
     try:
         sim.run(y0)
     finally:
@@ -89,14 +97,18 @@ def run(config: RunConfig, out_dir: Path | str | None = None, comm: MPI.Comm | N
         "parameters": asdict(config.model),
         "kernel": {**config.kernel.spec, "dim": nodes.dim},
         "nonlocal": {**asdict(config.nonlocal_), **model.laplacian.op.info()},
-        "mesh": {"source": str(config.mesh.source), "dim": nodes.dim, "nodes": nodes.n_global,
-                 "cells": comm.allreduce(nodes.mesh.topology.index_map(nodes.dim).size_local)},
+        "mesh": {
+            "source": str(config.mesh.source),
+            "dim": nodes.dim,
+            "nodes": nodes.n_global,
+            "cells": comm.allreduce(nodes.mesh.topology.index_map(nodes.dim).size_local),
+        },
         "time": {**asdict(config.time), "steps": sim.steps, "wall_time_s": sim.wall_time},
         "solver": asdict(config.solver),
         "ranks": comm.size,
         "final": {k: v for k, v in diagnostics.rows[-1].items() if k not in ("step",)},
         "python": platform.python_version(),
-    }  # fmt: skip
+    }
     if (
         comm.rank == 0
         and (config.output.png or config.output.gif)
@@ -105,9 +117,10 @@ def run(config: RunConfig, out_dir: Path | str | None = None, comm: MPI.Comm | N
         from fem_fhn.render import render_fields
 
         summary["pictures"] = render_fields(
-            out / "vtk" / "fields.pvd", "V",
+            out / "vtk" / "fields.pvd",
+            "V",
             png=out / "V.png" if config.output.png else None,
             gif=out / "V.gif" if config.output.gif else None,
-        )  # fmt: skip
+        )
     write_json(out / "summary.json", summary, comm)
     return summary

@@ -30,7 +30,10 @@ class Model(Protocol):
 
 @dataclass(frozen=True)
 class ButcherTableau:
-    """Explicit Runge–Kutta method y_{n+1} = y_n + dt Σ_s b_s k_s, k_s = f(t + c_s dt, y_n + dt Σ a_sj k_j)."""
+    """Explicit Runge–Kutta method given by its Butcher tableau (a, b, c).
+
+    y_{n+1} = y_n + dt Σ_s b_s k_s,   k_s = f(t + c_s dt, y_n + dt Σ_j a_sj k_j).
+    """
 
     name: str
     order: int

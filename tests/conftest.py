@@ -11,3 +11,12 @@ os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261130)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    """Under mpirun only rank 0 reports, so the output reads like one run."""
+    if int(os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0"))) > 0:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            config.pluginmanager.unregister(reporter)

@@ -60,12 +60,20 @@ def test_small_run_writes_outputs(tmp_path, capsys):
 
 
 BAD = [
-    ("misspelled key", SMALL.replace("tau = 0.0", "tua = 0.0"), "unknown key 'model.tua' (did you mean 'tau'?)"),
+    (
+        "misspelled key",
+        SMALL.replace("tau = 0.0", "tua = 0.0"),
+        "unknown key 'model.tua' (did you mean 'tau'?)",
+    ),
     ("unknown section", SMALL + "\n[solvr]\nform = 'V'\n", "unknown key 'solvr'"),
     ("negative rho0", SMALL + '\n[rho0]\nvalue = "x - 0.5"\n', "rho0.value must be >= 0"),
     ("negative rho0 constant", SMALL + "\n[rho0]\nvalue = -1.0\n", "rho0.value = -1.0"),
     ("negative tau", SMALL.replace("tau = 0.0", "tau = -0.1"), "model.tau = -0.1 is not allowed"),
-    ("missing mesh", SMALL.replace('source = "square"', 'source = "nowhere.msh"'), "does not exist"),
+    (
+        "missing mesh",
+        SMALL.replace('source = "square"', 'source = "nowhere.msh"'),
+        "does not exist",
+    ),
     ("bad scheme", SMALL.replace("dt = 0.05", "dt = 0.05\nscheme = 'rk7'"), "time.scheme = 'rk7'"),
     ("negative dt", SMALL.replace("dt = 0.05", "dt = -0.05"), "time.dt = -0.05"),
     ("wrong type", SMALL.replace("n_outputs = 2", "n_outputs = 'two'"), "time.n_outputs = 'two'"),
@@ -75,7 +83,7 @@ BAD = [
     ("kernel width", SMALL.replace("width = 0.1", "width = 0.0"), "width"),
     ("bad method", SMALL + "\n[nonlocal]\nmethod = 'fmm'\n", "nonlocal.method = 'fmm'"),
     ("invalid toml", SMALL + "\n[model\n", "not valid TOML"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("text,message", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
@@ -123,8 +131,9 @@ def test_mesh_command(tmp_path):
 def test_default_run_from_command_line(tmp_path):
     """`fem-fhn run` without a config: the bundled pulse on the folded domain, with pictures."""
     fem_fhn = Path(sys.executable).parent / "fem-fhn"
-    result = subprocess.run([str(fem_fhn), "run", "--quiet"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [str(fem_fhn), "run", "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out" / "default"
     summary = json.loads((out / "summary.json").read_text())

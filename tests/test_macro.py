@@ -38,8 +38,10 @@ def test_temporal_order(scheme, order):
     y0 = smooth_state(nodes, model)
     _, reference, _ = make_integrator("rk4", 1e-3).advance(model, 0.0, y0, 1.0)
     dts = [0.1, 0.05, 0.025]
-    errors = [np.abs(make_integrator(scheme, dt).advance(model, 0.0, y0, 1.0)[1] - reference).max()
-              for dt in dts]  # fmt: skip
+    errors = [
+        np.abs(make_integrator(scheme, dt).advance(model, 0.0, y0, 1.0)[1] - reference).max()
+        for dt in dts
+    ]
     rate = np.polyfit(np.log(dts), np.log(errors), 1)[0]
     assert abs(rate - order) <= 0.3, (errors, rate)
 

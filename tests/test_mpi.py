@@ -28,8 +28,11 @@ def agree(distributed: np.ndarray, reference: np.ndarray) -> float:
     return COMM.allreduce(float(np.abs(distributed - reference).max(initial=0.0)), op=MPI.MAX)
 
 
-@pytest.mark.parametrize("psi", [kernels.Gaussian(width=0.2, dim=3),
-                                 kernels.Exponential(width=0.1, dim=3)], ids=["gauss", "exp"])  # fmt: skip
+@pytest.mark.parametrize(
+    "psi",
+    [kernels.Gaussian(width=0.2, dim=3), kernels.Exponential(width=0.1, dim=3)],
+    ids=["gauss", "exp"],
+)
 def test_dense_operator_rank_independent(psi):
     rng = np.random.default_rng(7)
     points, weights, u = rng.random((301, 3)), rng.random(301), rng.standard_normal(301)
@@ -56,7 +59,11 @@ def macro_final(comm, scheme, rho0="1.0 if x > 0.5 else 0.2", t_end=3.0):
 def test_macro_solver_rank_independent(scheme, tol):
     distributed = macro_final(COMM, scheme)
     serial = macro_final(MPI.COMM_SELF, scheme) if COMM.rank == 0 else None
-    error = max(np.abs(d - s).max() for d, s in zip(distributed, serial)) if COMM.rank == 0 else 0
+    error = (
+        max(np.abs(d - s).max() for d, s in zip(distributed, serial, strict=True))
+        if COMM.rank == 0
+        else 0
+    )
     error = COMM.bcast(error)
     assert error <= tol, error
 

@@ -43,7 +43,9 @@ def test_dense_applies_to_several_columns(rng):
 
 def test_dense_in_1d_accepts_flat_points(rng):
     x = np.sort(rng.random(25))
-    op = make_operator(x, np.full(25, 1 / 25), kernels.Gaussian(width=0.1, dim=1), comm=MPI.COMM_SELF)
+    op = make_operator(
+        x, np.full(25, 1 / 25), kernels.Gaussian(width=0.1, dim=1), comm=MPI.COMM_SELF
+    )
     assert op.apply(np.ones(25)).shape == (25,)
 
 
@@ -108,5 +110,7 @@ def test_bad_arguments_raise(rng):
 
 
 def test_auto_picks_a_method(rng):
-    op = make_operator(rng.random((10, 2)), np.ones(10), KERNELS[0], method="auto", comm=MPI.COMM_SELF)
+    op = make_operator(
+        rng.random((10, 2)), np.ones(10), KERNELS[0], method="auto", comm=MPI.COMM_SELF
+    )
     assert op.info()["method"] == "dense"
