@@ -71,4 +71,4 @@ def make_operator(
     if method not in METHODS:
         allowed = ", ".join([*METHODS, "auto"])
         raise ParameterError(f"method = {method!r} is not allowed: one of {allowed}")
-    return METHODS[method](points, weights, kernel, comm)
+    return METHODS[method](points, weights, kernel, comm, tol=tol)

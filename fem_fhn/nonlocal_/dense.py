@@ -29,11 +29,14 @@ class DenseOperator:
         weights: owned quadrature weights, shape (n_local,).
         kernel: radial kernel; called on an array of distances.
         comm: communicator over which the points are distributed.
+        tol: ignored (the dense quadrature is the reference).
     """
 
     method = "dense"
 
-    def __init__(self, points: np.ndarray, weights: np.ndarray, kernel, comm: MPI.Comm):
+    def __init__(
+        self, points: np.ndarray, weights: np.ndarray, kernel, comm: MPI.Comm, tol: float = 0.0
+    ):
         start = time.perf_counter()
         self.comm = comm
         self.kernel = kernel
