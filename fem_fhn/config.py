@@ -29,6 +29,7 @@ from fem_fhn import kernels
 from fem_fhn.expressions import Expression
 from fem_fhn.io import FORMATS
 from fem_fhn.macro import MODEL_FORMS
+from fem_fhn.network.integrators import IMEX_SCHEMES
 from fem_fhn.nonlocal_ import METHODS
 from fem_fhn.params import FHNParameters, ParameterError, require
 from fem_fhn.timestepping import SCHEMES
@@ -88,7 +89,8 @@ class TimeConfig:
     def __post_init__(self):
         require(self.t_end > 0, "time.t_end", self.t_end, "t_end > 0")
         require(self.dt > 0, "time.dt", self.dt, "dt > 0")
-        require(self.scheme in SCHEMES, "time.scheme", self.scheme, f"one of {SCHEMES}")
+        allowed = (*SCHEMES, *IMEX_SCHEMES)
+        require(self.scheme in allowed, "time.scheme", self.scheme, f"one of {allowed}")
         require(self.n_outputs >= 1, "time.n_outputs", self.n_outputs, "an integer >= 1")
         require(self.rtol > 0, "time.rtol", self.rtol, "rtol > 0")
         require(self.atol > 0, "time.atol", self.atol, "atol > 0")
@@ -116,6 +118,37 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class NetworkConfig:
+    """The [network] table: n neurons sampled from ρ0, Φ = Ψ + (1/ε) χ_r (see fem_fhn.network)."""
+
+    n: int = 10_000
+    seed: int = 0
+    positions: str = ""  # optional .npy file of positions (n, d) instead of sampling
+    radius: float | str = "auto"  # r of χ_r, or "auto": about `neighbours` neighbours each
+    neighbours: float = 30.0
+    profile: str = "bump"
+    eps: float = 1e-2
+    spread_v: float = 0.0
+    spread_w: float = 0.0
+    noise: float = 0.0
+    noise_seed: int = 0
+    ksp_rtol: float = 1e-14
+    write_particles: bool = True
+
+    def __post_init__(self):
+        require(self.n >= 1, "network.n", self.n, "an integer >= 1")
+        ok = self.radius == "auto" or (isinstance(self.radius, float) and self.radius > 0)
+        require(ok, "network.radius", self.radius, 'a number > 0 or "auto"')
+        require(self.neighbours > 0, "network.neighbours", self.neighbours, "> 0")
+        profiles = ("bump", "indicator")
+        require(self.profile in profiles, "network.profile", self.profile, f"one of {profiles}")
+        require(self.eps > 0, "network.eps", self.eps, "eps > 0 (math.inf: no short range)")
+        for key in ("spread_v", "spread_w", "noise"):
+            require(getattr(self, key) >= 0, f"network.{key}", getattr(self, key), ">= 0")
+        require(0 < self.ksp_rtol < 1, "network.ksp_rtol", self.ksp_rtol, "0 < ksp_rtol < 1")
+
+
+@dataclass(frozen=True)
 class KernelConfig:
     """The [kernel] table, passed to `kernels.make_kernel` with the mesh dimension."""
 
@@ -139,6 +172,7 @@ class RunConfig:
     time: TimeConfig = TimeConfig()
     solver: SolverConfig = SolverConfig()
     output: OutputConfig = OutputConfig()
+    network: NetworkConfig | None = None
     base_dir: Path = Path(".")
     source: str = ""  # the config file it was read from
 
@@ -171,6 +205,7 @@ SECTIONS = {
     "time": TimeConfig,
     "solver": SolverConfig,
     "output": OutputConfig,
+    "network": NetworkConfig,
 }
 
 
@@ -246,7 +281,12 @@ def parse_config(data: dict, base_dir: Path | str = ".", source: str = "") -> Ru
 
 
 def _check_fields(config: RunConfig) -> None:
-    """Parse expressions now so that a bad one fails before any work."""
+    """Cross-table checks, and expressions parsed now so that a bad one fails before any work."""
+    if config.time.scheme in IMEX_SCHEMES and config.network is None:
+        raise ConfigError(
+            f"time.scheme = {config.time.scheme!r} is not allowed without a [network] table: "
+            f"IMEX schemes treat the network's short-range term; one of {SCHEMES}"
+        )
     config.field_source(config.rho0.value, "rho0.value")
     config.field_source(config.initial.V, "initial.V")
     config.field_source(config.initial.W, "initial.W")

@@ -1,15 +1,18 @@
-"""Run a macroscopic simulation from a validated `RunConfig`: the engine behind `fem-fhn run`.
+"""Run a simulation from a validated `RunConfig`: the engine behind `fem-fhn run`.
 
-Everything that can be checked is checked before the output folder is created, so a bad input
-leaves nothing behind; output files are closed cleanly even when the run fails.
+The model is chosen by the config: the macroscopic nonlocal system by default, the network with a
+[network] table. Everything that can be checked is checked before the output folder is created,
+so a bad input leaves nothing behind; output files are closed cleanly even when the run fails.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import platform
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,29 @@ from fem_fhn.simulation import Simulation
 from fem_fhn.timestepping import make_integrator
 
 log = logging.getLogger("fem_fhn")
+
+
+@dataclass
+class Setup:
+    """What a run needs besides the output: built from a config, nothing written yet.
+
+    Attributes:
+        nodes: the nodal mesh; rho0: owned ρ0 values.
+        model: has comm, rhs/advance-compatible methods and fields_of(y) -> {name: nodal values}.
+        y0: initial state; integrator: has advance(model, t, y, t_target).
+        fields: the names fields_of returns (written at every output time).
+        outputs: factories out_dir -> extra observers (e.g. particle files).
+        info: model facts for summary.json.
+    """
+
+    nodes: NodalMesh
+    rho0: np.ndarray
+    model: object
+    y0: np.ndarray
+    integrator: object
+    fields: tuple[str, ...]
+    outputs: list[Callable[[Path], Callable]] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
 
 
 def check_output_dir(path: Path) -> None:
@@ -42,61 +68,153 @@ def check_output_dir(path: Path) -> None:
         raise ConfigError(f"output folder {str(path)!r} is not writable")
 
 
-def build_model(config: RunConfig, comm: MPI.Comm):
-    """Mesh, ρ0, kernel, operator, model and initial state from a config (no output written)."""
-    nodes = NodalMesh.load(config.mesh_source(), comm)
-    rho0 = nodes.density(config.field_source(config.rho0.value, "rho0.value"), "rho0.value")
-    kernel = config.kernel.build(nodes.dim)
+def _stimulus(config: RunConfig, coords: np.ndarray) -> Stimulus | None:
+    source = config.field_source(config.stimulus.I, "stimulus.I", ("x", "y", "z", "t"))
+    return None if source == 0.0 else Stimulus(source, coords)
+
+
+def _initial_sources(config: RunConfig):
+    V0 = config.field_source(config.initial.V, "initial.V")
+    W0 = config.field_source(config.initial.W, "initial.W")
+    return V0, W0
+
+
+def build_macro(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -> Setup:
+    """The macroscopic nonlocal FHN system on the mesh nodes (V or Z form)."""
     op = make_operator(
-        nodes.coords, nodes.masses, kernel, config.nonlocal_.method, comm, config.nonlocal_.tol
+        nodes.coords,
+        nodes.masses,
+        kernel,
+        config.nonlocal_.method,
+        nodes.comm,
+        config.nonlocal_.tol,
     )
-    laplacian = NonlocalLaplacian(op, rho0)
-    stim_src = config.field_source(config.stimulus.I, "stimulus.I", ("x", "y", "z", "t"))
-    stimulus = None if stim_src == 0.0 else Stimulus(stim_src, nodes.coords)
-    model = MODEL_FORMS[config.solver.form](laplacian, config.model, stimulus)
-    V0 = nodes.field(config.field_source(config.initial.V, "initial.V"), "initial.V")
-    W0 = nodes.field(config.field_source(config.initial.W, "initial.W"), "initial.W")
-    return nodes, model, model.state(V0, W0)
-
-
-def run(config: RunConfig, out_dir: Path | str | None = None, comm: MPI.Comm | None = None) -> dict:
-    """Run the macroscopic model described by `config`; returns the summary (also on disk)."""
-    comm = MPI.COMM_WORLD if comm is None else comm
-    out = Path(out_dir if out_dir is not None else config.output.dir)
-    check_output_dir(out)
-    nodes, model, y0 = build_model(config, comm)
+    model = MODEL_FORMS[config.solver.form](
+        NonlocalLaplacian(op, rho0), config.model, _stimulus(config, nodes.coords)
+    )
+    V0, W0 = (
+        nodes.field(s, k)
+        for s, k in zip(_initial_sources(config), ("initial.V", "initial.W"), strict=True)
+    )
     t = config.time
     integrator = make_integrator(t.scheme, t.dt, t.rtol, t.atol)
-    if t.scheme != "adaptive" and t.dt > model.max_stable_dt() and comm.rank == 0:
+    if t.scheme != "adaptive" and t.dt > model.max_stable_dt() and nodes.comm.rank == 0:
         log.warning(
             "time.dt = %g exceeds the explicit stability estimate %.3g", t.dt, model.max_stable_dt()
         )
+    info = {"model": "nonlocal_fhn", "nonlocal": {**asdict(config.nonlocal_), **op.info()}}
+    return Setup(nodes, rho0, model, model.state(V0, W0), integrator, ("V", "W"), info=info)
+
+
+def build_network(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -> Setup:
+    """The particle network of [network], coupled by Ψ and (1/ε)χ_r."""
+    from fem_fhn.network import (
+        NetworkFHN,
+        ParticleWriter,
+        initial_state,
+        make_network_integrator,
+        place_particles,
+        radius_for,
+        sample_particles,
+    )
+
+    net = config.network
+    if net.positions:
+        positions = np.load(config.path(net.positions))
+        particles = place_particles(nodes, positions, mass=nodes.integrate(rho0))
+    else:
+        particles = sample_particles(nodes, rho0, net.n, seed=net.seed)
+    n_global = nodes.comm.allreduce(particles.n_owned)
+    radius = (
+        radius_for(nodes, rho0, n_global, net.neighbours)
+        if net.radius == "auto"
+        else float(net.radius)
+    )
+    stimulus = _stimulus(config, particles.positions)
+    model = NetworkFHN.from_particles(
+        particles,
+        config.model,
+        kernel,
+        eps=net.eps,
+        radius=radius,
+        method=config.nonlocal_.method,
+        tol=config.nonlocal_.tol,
+        profile=net.profile,
+        stimulus=stimulus,
+    )
+    V0, W0 = _initial_sources(config)
+    y0 = initial_state(particles, V0, W0, spread=(net.spread_v, net.spread_w), seed=net.seed + 1)
+    t = config.time
+    integrator = make_network_integrator(
+        t.scheme, t.dt, net.noise, net.noise_seed, net.ksp_rtol, t.rtol, t.atol
+    )
+    if nodes.comm.rank == 0 and math.isfinite(net.eps) and radius**2 / net.eps > 0.1:
+        log.warning(
+            "network: r²/ε = %.3g is not small: the short-range term acts like a "
+            "diffusion of strength ≈ r²/ε (DESIGN §6)",
+            radius**2 / net.eps,
+        )
+    outputs = []
+    if net.write_particles:
+        outputs.append(lambda out: ParticleWriter(particles, out / "particles"))
+    info = {**model.info(), "radius": radius, "network": asdict(net)}
+    return Setup(nodes, rho0, model, y0, integrator, ("V", "W", "rho"), outputs, info)
+
+
+BUILDERS = {"macro": build_macro, "network": build_network}
+
+
+def model_kind(config: RunConfig) -> str:
+    return "network" if config.network is not None else "macro"
+
+
+def build(config: RunConfig, comm: MPI.Comm) -> Setup:
+    """Mesh, ρ0, kernel and the model chosen by the config (no output written)."""
+    nodes = NodalMesh.load(config.mesh_source(), comm)
+    rho0 = nodes.density(config.field_source(config.rho0.value, "rho0.value"), "rho0.value")
+    kernel = config.kernel.build(nodes.dim)
+    return BUILDERS[model_kind(config)](config, nodes, rho0, kernel)
+
+
+def run(config: RunConfig, out_dir: Path | str | None = None, comm: MPI.Comm | None = None) -> dict:
+    """Run the model described by `config`; returns the summary (also written to summary.json)."""
+    comm = MPI.COMM_WORLD if comm is None else comm
+    out = Path(out_dir if out_dir is not None else config.output.dir)
+    check_output_dir(out)
+    setup = build(config, comm)
+    nodes, model = setup.nodes, setup.model
 
     if comm.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     comm.barrier()
     writer = FieldWriter(
-        nodes, model.fields_of, ("V", "W"), out, config.output.formats, static={"rho0": model.rho0}
+        nodes,
+        model.fields_of,
+        setup.fields,
+        out,
+        config.output.formats,
+        static={"rho0": setup.rho0},
     )
-    diagnostics = Diagnostics(nodes, model.fields_of, model.rho0)
+    diagnostics = Diagnostics(nodes, model.fields_of, setup.rho0)
+    observers = [writer, diagnostics, *(make(out) for make in setup.outputs)]
+    t = config.time
     sim = Simulation(
         model,
-        integrator,
+        setup.integrator,
         np.linspace(0.0, t.t_end, t.n_outputs + 1),
-        [writer, diagnostics],
+        observers,
         progress=config.output.progress,
     )
     try:
-        sim.run(y0)
+        sim.run(setup.y0)
     finally:
         writer.close()
         diagnostics.write_csv(out / "diagnostics.csv", comm)
     summary = {
-        "model": "nonlocal_fhn",
         "config": config.source,
+        **setup.info,
         "parameters": asdict(config.model),
         "kernel": {**config.kernel.spec, "dim": nodes.dim},
-        "nonlocal": {**asdict(config.nonlocal_), **model.laplacian.op.info()},
         "mesh": {
             "source": str(config.mesh.source),
             "dim": nodes.dim,
@@ -106,7 +224,7 @@ def run(config: RunConfig, out_dir: Path | str | None = None, comm: MPI.Comm | N
         "time": {**asdict(config.time), "steps": sim.steps, "wall_time_s": sim.wall_time},
         "solver": asdict(config.solver),
         "ranks": comm.size,
-        "final": {k: v for k, v in diagnostics.rows[-1].items() if k not in ("step",)},
+        "final": {k: v for k, v in diagnostics.rows[-1].items() if k != "step"},
         "python": platform.python_version(),
     }
     if (

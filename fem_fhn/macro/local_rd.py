@@ -1,0 +1,284 @@
+"""The local limit of the macroscopic FHN system (DESIGN §1.6) and its IMEX time stepper.
+
+    ∂_t V = (σ/ρ0) ∇·(ρ0² ∇V) + N(V) − W + I_ext,     ∂_t W = τ (V + a − b W),
+
+σ the second moment of the kernel (`fem_fhn.kernels`), ρ0 > 0, natural (no-flux) boundary
+condition ρ0² ∂_n V = 0. P1 finite elements with the ρ0-weighted weak form
+
+    ∫ ρ0 ∂_t V φ + σ ∫ ρ0² ∇V·∇φ = ∫ ρ0 (N(V) − W + I_ext) φ     for every P1 test function φ,
+
+i.e. M dV/dt = −A V + M R_V(V, W), with the stiffness matrix A_ij = σ ∫ ρ0² ∇φ_j·∇φ_i and
+R_V = N(V) − W + I_ext evaluated at the nodes (interpolated into P1). The mass matrix is
+
+- "lumped" (default): M = diag(m_i ρ0_i), m_i = ∫ φ_i dx — the nodal quadrature of DESIGN §2 that
+  the nonlocal model uses, so both models weight the reaction the same way, and dV/dt is nodal;
+- "consistent": M_ij = ∫ ρ0 φ_j φ_i.
+
+W has no diffusion: its equation is solved node by node. State arrays have shape (2, n_owned) with
+the owned values, as in `NonlocalFHN`. The model holds no time step (DESIGN §3); `IMEXStepper`
+advances it with the diffusion implicit and the reaction explicit:
+
+- "euler": (M + h A) V^{n+1} = M V^n + h M R_V^n, W^{n+1} = W^n + h R_W^n (order 1);
+- "ars222": the L-stable, stiffly accurate IMEX Runge–Kutta method ARS(2,2,2) of Ascher, Ruuth &
+  Spiteri (1997), γ = 1 − 1/√2 (order 2); both implicit stages solve with M + γ h A.
+
+The linear systems are solved by PETSc CG with the GAMG preconditioner (rtol 1e-12), the matrix
+assembled once per step size. Stability is limited by the explicit reaction only:
+h ≲ 1/max|N'(V)| (≈ 0.2 for |V| ≤ 1.5), independent of the mesh.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import ufl
+from mpi4py import MPI
+
+from fem_fhn._fenics import PETSc, fem
+from fem_fhn.macro.stimulus import Stimulus
+from fem_fhn.mesh import NodalMesh
+from fem_fhn.params import FHNParameters, ParameterError, require
+
+__all__ = ["IMEX_SCHEMES", "MASS_KINDS", "IMEXStepper", "LocalFHN"]
+
+MASS_KINDS = ("lumped", "consistent")
+
+
+def _solver(comm: MPI.Comm, matrix, pc: str, rtol: float, prefix: str):
+    ksp = PETSc.KSP().create(comm)
+    ksp.setOperators(matrix)
+    ksp.setType("cg")
+    ksp.getPC().setType(pc)
+    ksp.setTolerances(rtol=rtol, atol=1e-300, max_it=2000)
+    ksp.setInitialGuessNonzero(True)
+    ksp.setOptionsPrefix(prefix)
+    ksp.setFromOptions()
+    return ksp
+
+
+def _solve(ksp, b, x, what: str) -> None:
+    ksp.solve(b, x)
+    reason = ksp.getConvergedReason()
+    if reason < 0:
+        raise FloatingPointError(f"the {what} solve did not converge (PETSc KSP reason {reason})")
+
+
+class LocalFHN:
+    """∂_t V = (σ/ρ0) ∇·(ρ0² ∇V) + N(V) − W + I_ext,  ∂_t W = τ (V + a − b W)  (P1, no-flux).
+
+    Args:
+        nodes: the mesh and its P1 space.
+        params: FHN parameters (params.I_ext is added to `stimulus`).
+        sigma: diffusion coefficient σ ≥ 0 (the kernel's second moment, see `from_kernel`).
+        rho0: owned nodal values of ρ0 > 0, or a constant.
+        stimulus: optional space–time current I_ext(x, t).
+        mass: "lumped" or "consistent" (see the module docstring).
+
+    Attributes:
+        mass_matrix: M (PETSc Mat, assembled).
+        stiffness_matrix: A (PETSc Mat, assembled), A_ij = σ ∫ ρ0² ∇φ_j·∇φ_i.
+    """
+
+    fields = ("V", "W")
+
+    def __init__(
+        self,
+        nodes: NodalMesh,
+        params: FHNParameters,
+        sigma: float,
+        rho0: np.ndarray | float = 1.0,
+        stimulus: Stimulus | None = None,
+        mass: str = "lumped",
+    ):
+        require(mass in MASS_KINDS, "mass", mass, f"one of {MASS_KINDS}")
+        ok = isinstance(sigma, int | float) and math.isfinite(sigma) and sigma >= 0
+        require(ok, "sigma", sigma, "a finite diffusion coefficient >= 0")
+        self.nodes, self.params, self.sigma, self.stimulus = nodes, params, float(sigma), stimulus
+        self.mass_kind = mass
+        self.comm = nodes.comm
+        self.rho0 = np.broadcast_to(np.asarray(rho0, dtype=float), (nodes.n_owned,)).copy()
+        low = self.comm.allreduce(float(self.rho0.min(initial=np.inf)), op=MPI.MIN)
+        if not low > 0:
+            raise ParameterError(
+                f"rho0 must be > 0 on the mesh for the local model, found the value {low:g}"
+            )
+        petsc = importlib.import_module("dolfinx.fem.petsc")
+        rho = nodes.function(self.rho0, "rho0")
+        u, phi = ufl.TrialFunction(nodes.space), ufl.TestFunction(nodes.space)
+        stiffness = self.sigma * rho**2 * ufl.inner(ufl.grad(u), ufl.grad(phi)) * ufl.dx
+        self.stiffness_matrix = petsc.assemble_matrix(fem.form(stiffness))
+        self.stiffness_matrix.assemble()
+        self.mass_diagonal = nodes.masses * self.rho0
+        if mass == "lumped":
+            M = self.stiffness_matrix.duplicate(copy=False)
+            diagonal = M.createVecLeft()
+            diagonal.array[:] = self.mass_diagonal
+            M.setDiagonal(diagonal)
+        else:
+            M = petsc.assemble_matrix(fem.form(rho * u * phi * ufl.dx))
+        M.assemble()
+        self.mass_matrix = M
+        self._x, self._b = M.createVecs()
+        self._mass_ksp = None
+
+    @classmethod
+    def from_kernel(cls, nodes: NodalMesh, params: FHNParameters, kernel, rho0=1.0, **kwargs):
+        """The local limit of the nonlocal model with kernel Ψ: σ = Ψ's second moment."""
+        return cls(nodes, params, kernel.second_moment, rho0, **kwargs)
+
+    def current(self, t: float) -> np.ndarray | float:
+        """I_ext(x, t) including the constant params.I_ext."""
+        extra = 0.0 if self.stimulus is None else self.stimulus(t)
+        return self.params.I_ext + extra
+
+    def reaction(self, t: float, y: np.ndarray) -> np.ndarray:
+        """The explicit part at the nodes: (N(V) − W + I_ext, τ (V + a − b W))."""
+        V, W = y
+        p = self.params
+        return np.stack([p.N(V) - W + self.current(t), p.recovery(V, W)])
+
+    def diffusion(self, V: np.ndarray) -> np.ndarray:
+        """−M⁻¹ A V: the P1 approximation of (σ/ρ0) ∇·(ρ0² ∇V) at the owned nodes."""
+        self._x.array[:] = V
+        self.stiffness_matrix.mult(self._x, self._b)
+        if self.mass_kind == "lumped":
+            return -self._b.array / self.mass_diagonal
+        if self._mass_ksp is None:
+            self._mass_ksp = _solver(self.comm, self.mass_matrix, "jacobi", 1e-13, "fem_fhn_mass_")
+        out = self._x.duplicate()
+        out.set(0.0)
+        _solve(self._mass_ksp, self._b, out, "mass-matrix")
+        return -out.array.copy()
+
+    def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
+        """dy/dt for explicit integrators (stable only for dt ≲ h²/σ: prefer `IMEXStepper`)."""
+        dy = self.reaction(t, y)
+        dy[0] += self.diffusion(y[0])
+        return dy
+
+    def state(self, V: np.ndarray, W: np.ndarray) -> np.ndarray:
+        return np.stack([V, W]).astype(float)
+
+    def fields_of(self, y: np.ndarray) -> dict[str, np.ndarray]:
+        return {"V": y[0], "W": y[1]}
+
+    def max_stable_dt(self, v_max: float = 1.5) -> float:
+        """Step bound of the explicit reaction in `IMEXStepper`: 1/max(1, 3 v_max² − 1)."""
+        return 1.0 / max(1.0, 3.0 * v_max**2 - 1.0)
+
+
+@dataclass(frozen=True)
+class _Tableau:
+    """IMEX Runge–Kutta pair with an explicit first stage and one implicit diagonal γ.
+
+    Stage i: M U_i = M y + h Σ_{j<i} aE_ij M R(U_j) − h Σ_{j≤i} aI_ij A U_j (aI_ii = γ, i ≥ 1);
+    both tableaux are stiffly accurate, so y^{n+1} is the last stage.
+    """
+
+    name: str
+    order: int
+    gamma: float
+    a_impl: tuple[tuple[float, ...], ...]
+    a_expl: tuple[tuple[float, ...], ...]
+    c: tuple[float, ...]
+
+
+_G = 1.0 - 1.0 / math.sqrt(2.0)
+_D = 1.0 - 1.0 / (2.0 * _G)
+IMEX_SCHEMES = {
+    "euler": _Tableau("euler", 1, 1.0, ((), (0.0,)), ((), (1.0,)), (0.0, 1.0)),
+    "ars222": _Tableau(
+        "ars222", 2, _G, ((), (0.0,), (0.0, 1.0 - _G)), ((), (_G,), (_D, 1.0 - _D)), (0.0, _G, 1.0)
+    ),
+}
+
+
+class IMEXStepper:
+    """Advance a model with `mass_matrix`, `stiffness_matrix` and `reaction(t, y)`.
+
+    The model's equation is M dy_0/dt = −A y_0 + M R_0(t, y), dy_k/dt = R_k(t, y) (k ≥ 1): the
+    first component diffuses (implicit), every component reacts (explicit). Steps are equal and
+    ≤ dt up to each target time, like the explicit schemes of `fem_fhn.timestepping`; the linear
+    system M + γ h A is assembled and its GAMG preconditioner set up once per step size h.
+
+    Args:
+        dt: largest step.
+        scheme: "euler" (order 1) or "ars222" (order 2).
+        rtol: relative tolerance of the CG solves.
+    """
+
+    def __init__(self, dt: float, scheme: str = "ars222", rtol: float = 1e-12):
+        require(dt > 0 and math.isfinite(dt), "time.dt", dt, "dt > 0")
+        allowed = f"one of {', '.join(IMEX_SCHEMES)}"
+        require(scheme in IMEX_SCHEMES, "time.scheme", scheme, allowed)
+        require(0 < rtol < 1, "rtol", rtol, "0 < rtol < 1")
+        self.dt, self.scheme, self.rtol = float(dt), scheme, float(rtol)
+        self.tableau = IMEX_SCHEMES[scheme]
+        self._model = None
+        self._h = None
+        self.linear_iterations = 0
+
+    def _setup(self, model, h: float) -> None:
+        if self._model is model and self._h is not None and abs(h - self._h) <= 1e-12 * h:
+            return
+        M, A = model.mass_matrix, model.stiffness_matrix
+        S = M.copy()
+        S.axpy(self.tableau.gamma * h, A, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
+        if self._model is model:
+            self._ksp.setOperators(S)
+        else:
+            self._ksp = _solver(model.comm, S, "gamg", self.rtol, "fem_fhn_imex_")
+            self._vecs = [M.createVecLeft() for _ in range(3)]
+        self._S, self._model, self._h = S, model, h
+
+    def n_steps(self, t: float, t_target: float) -> int:
+        return max(1, math.ceil((t_target - t) / self.dt * (1 - 1e-12)))
+
+    def advance(self, model, t: float, y: np.ndarray, t_target: float):
+        """Equal steps from t to t_target; returns (t_target, y, number of steps)."""
+        n = self.n_steps(t, t_target)
+        h = (t_target - t) / n
+        self._setup(model, h)
+        for i in range(n):
+            y = self.step(model, t + i * h, y, h)
+        return t_target, y, n
+
+    def step(self, model, t: float, y: np.ndarray, h: float) -> np.ndarray:
+        """One IMEX step of size h (the system matrix must be set up for h: see `advance`)."""
+        self._setup(model, h)
+        tab = self.tableau
+        M, A = model.mass_matrix, model.stiffness_matrix
+        x, b, tmp = self._vecs
+        x.array[:] = y[0]
+        M.mult(x, tmp)
+        My = tmp.array.copy()
+        stages, R, MR, AU = [np.array(y, dtype=float)], [], [], []
+        for i in range(1, len(tab.c)):
+            previous = stages[i - 1]
+            R.append(model.reaction(t + tab.c[i - 1] * h, previous))
+            x.array[:] = R[-1][0]
+            M.mult(x, tmp)
+            MR.append(tmp.array.copy())
+            AU.append(None)
+            if any(len(row) > i - 1 and row[i - 1] for row in tab.a_impl[i:]):
+                x.array[:] = previous[0]
+                A.mult(x, tmp)
+                AU[-1] = tmp.array.copy()
+            rhs = My.copy()
+            U = np.array(y, dtype=float)
+            for j in range(i):
+                if tab.a_expl[i][j]:
+                    rhs += (h * tab.a_expl[i][j]) * MR[j]
+                    U[1:] += (h * tab.a_expl[i][j]) * R[j][1:]
+                if tab.a_impl[i][j]:
+                    rhs -= (h * tab.a_impl[i][j]) * AU[j]
+            b.array[:] = rhs
+            x.array[:] = previous[0]
+            _solve(self._ksp, b, x, "IMEX diffusion")
+            self.linear_iterations += self._ksp.getIterationNumber()
+            U[0] = x.array
+            stages.append(U)
+        return stages[-1]
