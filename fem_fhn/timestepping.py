@@ -75,6 +75,56 @@ TABLEAUX = {
 }
 SCHEMES = (*TABLEAUX, "adaptive")
 
+_G = 1.0 - 1.0 / math.sqrt(2.0)
+_D = 1.0 - 1.0 / (2.0 * _G)
+
+
+@dataclass(frozen=True)
+class IMEXTableau:
+    """IMEX Runge–Kutta pair: explicit (a_exp, b_exp, c_exp), diagonally implicit (a_imp, b_imp)."""
+
+    name: str
+    order: int
+    a_exp: tuple[tuple[float, ...], ...]
+    b_exp: tuple[float, ...]
+    a_imp: tuple[tuple[float, ...], ...]
+    b_imp: tuple[float, ...]
+
+    @property
+    def stages(self) -> int:
+        return len(self.b_exp)
+
+    @property
+    def c_exp(self) -> tuple[float, ...]:
+        return tuple(float(sum(row)) for row in self.a_exp)
+
+    @property
+    def stiffly_accurate(self) -> bool:
+        """b̃ and b equal the last rows of Ã and A: y_{n+1} is the last stage."""
+        return self.b_exp == self.a_exp[-1] and self.b_imp == self.a_imp[-1]
+
+
+IMEX_EULER = IMEXTableau(
+    "imex-euler", 1, ((0.0, 0.0), (1.0, 0.0)), (1.0, 0.0), ((0.0, 0.0), (0.0, 1.0)), (0.0, 1.0)
+)
+IMEX_SSP2 = IMEXTableau(
+    "imex-ssp2",
+    2,
+    ((0.0, 0.0), (1.0, 0.0)),
+    (0.5, 0.5),
+    ((_G, 0.0), (1.0 - 2.0 * _G, _G)),
+    (0.5, 0.5),
+)
+IMEX_ARS222 = IMEXTableau(
+    "imex-ars222",
+    2,
+    ((0.0, 0.0, 0.0), (_G, 0.0, 0.0), (_D, 1.0 - _D, 0.0)),
+    (_D, 1.0 - _D, 0.0),
+    ((0.0, 0.0, 0.0), (0.0, _G, 0.0), (0.0, 1.0 - _G, _G)),
+    (0.0, 1.0 - _G, _G),
+)
+IMEX_SCHEMES = {t.name: t for t in (IMEX_EULER, IMEX_SSP2, IMEX_ARS222)}
+
 
 @dataclass
 class FixedStep:

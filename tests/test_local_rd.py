@@ -34,10 +34,10 @@ def smooth_model(mass="lumped", n=100):
 
 
 @pytest.mark.parametrize("mass", ["lumped", "consistent"])
-@pytest.mark.parametrize("scheme,order", [("euler", 1), ("ars222", 2)])
+@pytest.mark.parametrize("scheme,order", [("imex-euler", 1), ("imex-ars222", 2)])
 def test_imex_temporal_order(mass, scheme, order):
     model, y0 = smooth_model(mass)
-    _, reference, _ = IMEXStepper(2e-4, "ars222").advance(model, 0.0, y0, 1.0)
+    _, reference, _ = IMEXStepper(2e-4, "imex-ars222").advance(model, 0.0, y0, 1.0)
     dts = [0.1, 0.05, 0.025]
     errors = [
         np.abs(IMEXStepper(dt, scheme).advance(model, 0.0, y0, 1.0)[1] - reference).max()

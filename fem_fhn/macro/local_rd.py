@@ -18,9 +18,9 @@ W has no diffusion: its equation is solved node by node. State arrays have shape
 the owned values, as in `NonlocalFHN`. The model holds no time step (DESIGN §3); `IMEXStepper`
 advances it with the diffusion implicit and the reaction explicit:
 
-- "euler": (M + h A) V^{n+1} = M V^n + h M R_V^n, W^{n+1} = W^n + h R_W^n (order 1);
-- "ars222": the L-stable, stiffly accurate IMEX Runge–Kutta method ARS(2,2,2) of Ascher, Ruuth &
-  Spiteri (1997), γ = 1 − 1/√2 (order 2); both implicit stages solve with M + γ h A.
+- "imex-euler": (M + h A) V^{n+1} = M V^n + h M R_V^n, W^{n+1} = W^n + h R_W^n (order 1);
+- "imex-ars222": the L-stable, stiffly accurate IMEX Runge–Kutta method ARS(2,2,2) of Ascher,
+  Ruuth & Spiteri (1997), γ = 1 − 1/√2 (order 2); both implicit stages solve with M + γ h A.
 
 The linear systems are solved by PETSc CG with the GAMG preconditioner (rtol 1e-12), the matrix
 assembled once per step size. Stability is limited by the explicit reaction only:
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import importlib
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import ufl
@@ -41,6 +40,7 @@ from fem_fhn._fenics import PETSc, fem
 from fem_fhn.macro.stimulus import Stimulus
 from fem_fhn.mesh import NodalMesh
 from fem_fhn.params import FHNParameters, ParameterError, require
+from fem_fhn.timestepping import IMEX_SCHEMES as IMEX_TABLEAUX
 
 __all__ = ["IMEX_SCHEMES", "MASS_KINDS", "IMEXStepper", "LocalFHN"]
 
@@ -170,30 +170,8 @@ class LocalFHN:
         return 1.0 / max(1.0, 3.0 * v_max**2 - 1.0)
 
 
-@dataclass(frozen=True)
-class _Tableau:
-    """IMEX Runge–Kutta pair with an explicit first stage and one implicit diagonal γ.
-
-    Stage i: M U_i = M y + h Σ_{j<i} aE_ij M R(U_j) − h Σ_{j≤i} aI_ij A U_j (aI_ii = γ, i ≥ 1);
-    both tableaux are stiffly accurate, so y^{n+1} is the last stage.
-    """
-
-    name: str
-    order: int
-    gamma: float
-    a_impl: tuple[tuple[float, ...], ...]
-    a_expl: tuple[tuple[float, ...], ...]
-    c: tuple[float, ...]
-
-
-_G = 1.0 - 1.0 / math.sqrt(2.0)
-_D = 1.0 - 1.0 / (2.0 * _G)
-IMEX_SCHEMES = {
-    "euler": _Tableau("euler", 1, 1.0, ((), (0.0,)), ((), (1.0,)), (0.0, 1.0)),
-    "ars222": _Tableau(
-        "ars222", 2, _G, ((), (0.0,), (0.0, 1.0 - _G)), ((), (_G,), (_D, 1.0 - _D)), (0.0, _G, 1.0)
-    ),
-}
+#: IMEX pairs with an explicit first stage (the stepper below needs one): imex-euler, imex-ars222.
+IMEX_SCHEMES = {name: tab for name, tab in IMEX_TABLEAUX.items() if tab.a_imp[0][0] == 0.0}
 
 
 class IMEXStepper:
@@ -206,17 +184,19 @@ class IMEXStepper:
 
     Args:
         dt: largest step.
-        scheme: "euler" (order 1) or "ars222" (order 2).
+        scheme: "imex-euler" (order 1) or "imex-ars222" (order 2), from
+            `fem_fhn.timestepping.IMEX_SCHEMES`.
         rtol: relative tolerance of the CG solves.
     """
 
-    def __init__(self, dt: float, scheme: str = "ars222", rtol: float = 1e-12):
+    def __init__(self, dt: float, scheme: str = "imex-ars222", rtol: float = 1e-12):
         require(dt > 0 and math.isfinite(dt), "time.dt", dt, "dt > 0")
         allowed = f"one of {', '.join(IMEX_SCHEMES)}"
         require(scheme in IMEX_SCHEMES, "time.scheme", scheme, allowed)
         require(0 < rtol < 1, "rtol", rtol, "0 < rtol < 1")
         self.dt, self.scheme, self.rtol = float(dt), scheme, float(rtol)
         self.tableau = IMEX_SCHEMES[scheme]
+        self.gamma = self.tableau.a_imp[-1][-1]
         self._model = None
         self._h = None
         self.linear_iterations = 0
@@ -226,7 +206,7 @@ class IMEXStepper:
             return
         M, A = model.mass_matrix, model.stiffness_matrix
         S = M.copy()
-        S.axpy(self.tableau.gamma * h, A, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
+        S.axpy(self.gamma * h, A, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
         if self._model is model:
             self._ksp.setOperators(S)
         else:
@@ -256,25 +236,25 @@ class IMEXStepper:
         M.mult(x, tmp)
         My = tmp.array.copy()
         stages, R, MR, AU = [np.array(y, dtype=float)], [], [], []
-        for i in range(1, len(tab.c)):
+        for i in range(1, tab.stages):
             previous = stages[i - 1]
-            R.append(model.reaction(t + tab.c[i - 1] * h, previous))
+            R.append(model.reaction(t + tab.c_exp[i - 1] * h, previous))
             x.array[:] = R[-1][0]
             M.mult(x, tmp)
             MR.append(tmp.array.copy())
             AU.append(None)
-            if any(len(row) > i - 1 and row[i - 1] for row in tab.a_impl[i:]):
+            if any(row[i - 1] for row in tab.a_imp[i:]):
                 x.array[:] = previous[0]
                 A.mult(x, tmp)
                 AU[-1] = tmp.array.copy()
             rhs = My.copy()
             U = np.array(y, dtype=float)
             for j in range(i):
-                if tab.a_expl[i][j]:
-                    rhs += (h * tab.a_expl[i][j]) * MR[j]
-                    U[1:] += (h * tab.a_expl[i][j]) * R[j][1:]
-                if tab.a_impl[i][j]:
-                    rhs -= (h * tab.a_impl[i][j]) * AU[j]
+                if tab.a_exp[i][j]:
+                    rhs += (h * tab.a_exp[i][j]) * MR[j]
+                    U[1:] += (h * tab.a_exp[i][j]) * R[j][1:]
+                if tab.a_imp[i][j]:
+                    rhs -= (h * tab.a_imp[i][j]) * AU[j]
             b.array[:] = rhs
             x.array[:] = previous[0]
             _solve(self._ksp, b, x, "IMEX diffusion")
