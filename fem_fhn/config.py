@@ -29,10 +29,9 @@ from fem_fhn import kernels
 from fem_fhn.expressions import Expression
 from fem_fhn.io import FORMATS
 from fem_fhn.macro import MODEL_FORMS
-from fem_fhn.network.integrators import IMEX_SCHEMES
 from fem_fhn.nonlocal_ import METHODS
 from fem_fhn.params import FHNParameters, ParameterError, require
-from fem_fhn.timestepping import SCHEMES
+from fem_fhn.timestepping import IMEX_SCHEMES, SCHEMES
 
 DEFAULT_CONFIG = Path(__file__).parent / "data" / "default.toml"
 FIELD_FILE_SUFFIXES = (".npy", ".csv", ".txt")
@@ -98,9 +97,15 @@ class TimeConfig:
 
 @dataclass(frozen=True)
 class SolverConfig:
+    """Which macroscopic model: the nonlocal system (V or ρ0-weighted Z form) or its local limit
+    ∂t V = (σ/ρ0) ∇·(ρ0² ∇V) + N(V) − W + I_ext, σ the kernel's second moment."""
+
+    model: str = "nonlocal"
     form: str = "V"
 
     def __post_init__(self):
+        models = ("nonlocal", "local")
+        require(self.model in models, "solver.model", self.model, f"one of {models}")
         require(self.form in MODEL_FORMS, "solver.form", self.form, f"one of {tuple(MODEL_FORMS)}")
 
 
@@ -148,6 +153,52 @@ class NetworkConfig:
         require(0 < self.ksp_rtol < 1, "network.ksp_rtol", self.ksp_rtol, "0 < ksp_rtol < 1")
 
 
+MAP_KEYS = ("param1", "range1", "param2", "range2", "n")
+
+
+@dataclass(frozen=True)
+class DispersionConfig:
+    """The [dispersion] table of `fem-fhn dispersion` (see fem_fhn.stability).
+
+    k runs over [0, k_max] (k_max = 0: 10 / kernel width) in n_k points, around the homogeneous
+    state V_star ("rest": the stable equilibrium) with density rho, for kernels in dimension dim;
+    `map` = {param1, range1 = [lo, hi], param2, range2, n} adds a parameter-plane map.
+    """
+
+    dim: int = 2
+    k_max: float = 0.0
+    n_k: int = 2001
+    rho: float = 1.0
+    V_star: float | str = "rest"
+    map: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        require(self.dim in (1, 2, 3), "dispersion.dim", self.dim, "1, 2 or 3")
+        require(self.k_max >= 0, "dispersion.k_max", self.k_max, "a wavenumber > 0 (0: auto)")
+        require(self.n_k >= 2, "dispersion.n_k", self.n_k, "an integer >= 2")
+        require(self.rho >= 0, "dispersion.rho", self.rho, "a density >= 0")
+        ok = self.V_star == "rest" or isinstance(self.V_star, float)
+        require(ok, "dispersion.V_star", self.V_star, 'a number or "rest"')
+        if not self.map:
+            return
+        for key in self.map:
+            if key not in MAP_KEYS:
+                raise _unknown(key, MAP_KEYS, "dispersion.map.")
+        for key in ("param1", "range1", "param2", "range2"):
+            require(
+                key in self.map, f"dispersion.map.{key}", None, f"given ({', '.join(MAP_KEYS)})"
+            )
+        for key in ("range1", "range2"):
+            value = self.map[key]
+            ok = isinstance(value, list) and len(value) == 2
+            ok = ok and all(isinstance(v, int | float) and math.isfinite(v) for v in value)
+            ok = ok and value[0] < value[1]
+            require(ok, f"dispersion.map.{key}", value, "a list [lo, hi] of numbers, lo < hi")
+        n = self.map.get("n", 41)
+        ok = isinstance(n, int) and not isinstance(n, bool) and n >= 2
+        require(ok, "dispersion.map.n", n, "an integer >= 2")
+
+
 @dataclass(frozen=True)
 class KernelConfig:
     """The [kernel] table, passed to `kernels.make_kernel` with the mesh dimension."""
@@ -173,6 +224,7 @@ class RunConfig:
     solver: SolverConfig = SolverConfig()
     output: OutputConfig = OutputConfig()
     network: NetworkConfig | None = None
+    dispersion: DispersionConfig | None = None
     base_dir: Path = Path(".")
     source: str = ""  # the config file it was read from
 
@@ -206,6 +258,7 @@ SECTIONS = {
     "solver": SolverConfig,
     "output": OutputConfig,
     "network": NetworkConfig,
+    "dispersion": DispersionConfig,
 }
 
 
@@ -226,6 +279,9 @@ def _check_type(key: str, value, hint) -> object:
         return value
     if hint is bool:
         require(isinstance(value, bool), key, value, "true or false")
+        return value
+    if hint is dict:
+        require(isinstance(value, dict), key, value, "a table")
         return value
     if hint is str:
         require(isinstance(value, str), key, value, "a string")
@@ -250,7 +306,10 @@ def _build_section(name: str, cls, table) -> object:
         spec = dict(table)
         if "dim" in spec:
             raise ConfigError("kernel.dim is not allowed: the dimension is the mesh's")
-        kernels.make_kernel({**spec, "dim": 2})  # validates type, keys and values
+        try:
+            kernels.make_kernel({**spec, "dim": 2})  # validates type, keys and values
+        except ParameterError as err:
+            raise ConfigError(str(err)) from None
         return KernelConfig(spec)
     hints = typing.get_type_hints(cls)
     allowed = [f.name for f in fields(cls)]
@@ -282,10 +341,11 @@ def parse_config(data: dict, base_dir: Path | str = ".", source: str = "") -> Ru
 
 def _check_fields(config: RunConfig) -> None:
     """Cross-table checks, and expressions parsed now so that a bad one fails before any work."""
-    if config.time.scheme in IMEX_SCHEMES and config.network is None:
+    stiff_part = config.network is not None or config.solver.model == "local"
+    if config.time.scheme in IMEX_SCHEMES and not stiff_part:
         raise ConfigError(
-            f"time.scheme = {config.time.scheme!r} is not allowed without a [network] table: "
-            f"IMEX schemes treat the network's short-range term; one of {SCHEMES}"
+            f"time.scheme = {config.time.scheme!r} is not allowed here: IMEX schemes are for a "
+            f"[network] or solver.model = 'local'; one of {SCHEMES}"
         )
     config.field_source(config.rho0.value, "rho0.value")
     config.field_source(config.initial.V, "initial.V")

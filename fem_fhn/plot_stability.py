@@ -8,33 +8,26 @@ Matplotlib is imported inside the functions and draws on the Agg canvas (no pypl
     [dispersion]  k_max = 60.0, n_k = 2001, rho = 1.0, V_star = 0.7071, dim = 2,
                   map = {param1 = "tau", range1 = [0.1, 2], param2 = "rho", range2 = [0, 2], n = 41}
 
-(every [dispersion] key is optional; other tables are ignored) and writes dispersion.png,
-parameter_map.png (with `map`) and dispersion.json.
+(every [dispersion] key is optional; see `fem_fhn.config.DispersionConfig`; a run config works
+too) and writes dispersion.png, parameter_map.png (with `map`) and dispersion.json.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import numbers
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
-from fem_fhn import kernels, stability
+from fem_fhn import stability
 from fem_fhn.params import FHNParameters, ParameterError
 
 __all__ = [
-    "DISPERSION_KEYS",
     "dispersion_command",
     "dispersion_figure",
     "parameter_map_figure",
     "read_dispersion_config",
 ]
-
-DISPERSION_KEYS = ("k_max", "n_k", "rho", "V_star", "dim", "map")
-MAP_KEYS = ("param1", "range1", "param2", "range2", "n")
 
 
 def _figure(size):
@@ -157,48 +150,8 @@ def _config_error(message: str) -> Exception:
     return ConfigError(message)
 
 
-def _number(key: str, value, allowed: str = "a finite number") -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok:
-        raise _config_error(f"{key} = {value!r} is not allowed: {allowed}")
-    return float(value)
-
-
-def _table(data: dict, name: str) -> dict:
-    table = data.get(name, {})
-    if not isinstance(table, dict):
-        raise _config_error(f"[{name}] must be a table, got {table!r}")
-    return dict(table)
-
-
-def _check_keys(table: dict, where: str, allowed) -> None:
-    for key in table:
-        if key not in allowed:
-            raise _config_error(
-                f"unknown key '{where}.{key}' = {table[key]!r}; allowed: {', '.join(allowed)}"
-            )
-
-
-def _range(key: str, value) -> tuple[float, float]:
-    ok = isinstance(value, list) and len(value) == 2
-    if ok:
-        lo, hi = (_number(key, v, "a list [lo, hi] of two numbers, lo < hi") for v in value)
-        ok = lo < hi
-    if not ok:
-        raise _config_error(
-            f"{key} = {value!r} is not allowed: a list [lo, hi] of numbers, lo < hi"
-        )
-    return lo, hi
-
-
-def _integer(key: str, value, least: int) -> int:
-    if not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
-        raise _config_error(f"{key} = {value!r} is not allowed: an integer >= {least}")
-    return value
-
-
 def read_dispersion_config(path: str | Path) -> dict:
-    """Read and validate the TOML tables of the dispersion command (module docstring).
+    """Read and validate a config with `fem_fhn.config.load_config` for the dispersion command.
 
     Returns:
         {"params", "kernel", "kernel_spec", "k", "rho", "V_star", "map"} with map None or
@@ -207,74 +160,38 @@ def read_dispersion_config(path: str | Path) -> dict:
     Raises:
         ConfigError: naming the key, the value and what is allowed.
     """
-    from fem_fhn.config import KernelConfig
+    from fem_fhn.config import DispersionConfig, load_config
 
-    path = Path(path)
-    if not path.is_file():
-        raise _config_error(f"config file {str(path)!r} does not exist")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise _config_error(f"config file {str(path)!r} is not valid TOML: {err}") from None
-    model = _table(data, "model")
-    _check_keys(model, "model", ("a", "b", "tau", "I_ext"))
-    try:
-        params = FHNParameters(**{k: _number(f"model.{k}", v) for k, v in model.items()})
-    except ParameterError as err:
-        raise _config_error(f"model.{err}") from None
-    disp = _table(data, "dispersion")
-    _check_keys(disp, "dispersion", DISPERSION_KEYS)
-    dim = _integer("dispersion.dim", disp.get("dim", 2), 1)
-    if dim > 3:
-        raise _config_error(f"dispersion.dim = {dim!r} is not allowed: 1, 2 or 3")
-    spec = _table(data, "kernel") or dict(KernelConfig().spec)
-    if "dim" in spec:
-        raise _config_error("kernel.dim is not allowed here: give the dimension as dispersion.dim")
-    try:
-        kernel = kernels.make_kernel({**spec, "dim": dim})
-    except ParameterError as err:
-        raise _config_error(str(err)) from None
-    k_max = _number("dispersion.k_max", disp.get("k_max", 10.0 / kernel.width))
-    if k_max <= 0:
-        raise _config_error(f"dispersion.k_max = {k_max!r} is not allowed: a wavenumber > 0")
-    n_k = _integer("dispersion.n_k", disp.get("n_k", 2001), 2)
-    rho = _number("dispersion.rho", disp.get("rho", 1.0))
-    if rho < 0:
-        raise _config_error(f"dispersion.rho = {rho!r} is not allowed: a density >= 0")
-    V_star = disp.get("V_star")
-    V_star = None if V_star is None else _number("dispersion.V_star", V_star)
-    config = {
+    config = load_config(path)
+    disp = config.dispersion or DispersionConfig()
+    kernel = config.kernel.build(disp.dim)
+    params = config.model
+    k_max = disp.k_max or 10.0 / kernel.width
+    result = {
         "params": params,
         "kernel": kernel,
-        "kernel_spec": {**spec, "dim": dim},
-        "k": np.linspace(0.0, k_max, n_k),
-        "rho": rho,
-        "V_star": V_star,
+        "kernel_spec": {**config.kernel.spec, "dim": disp.dim},
+        "k": np.linspace(0.0, k_max, disp.n_k),
+        "rho": disp.rho,
+        "V_star": None if disp.V_star == "rest" else disp.V_star,
         "map": None,
     }
-    if "map" in disp:
-        table = disp["map"]
-        if not isinstance(table, dict):
-            raise _config_error(f"dispersion.map = {table!r} is not allowed: a table")
-        _check_keys(table, "dispersion.map", MAP_KEYS)
+    if disp.map:
         names = stability.map_names(params, kernel)
-        for key in ("param1", "param2", "range1", "range2"):
-            if key not in table:
-                raise _config_error(f"dispersion.map.{key} is missing ({', '.join(MAP_KEYS)})")
         for key in ("param1", "param2"):
-            if table[key] not in names:
-                allowed = f"one of {', '.join(names)}"
+            if disp.map[key] not in names:
                 raise _config_error(
-                    f"dispersion.map.{key} = {table[key]!r} is not allowed: {allowed}"
+                    f"dispersion.map.{key} = {disp.map[key]!r} is not allowed: "
+                    f"one of {', '.join(names)}"
                 )
-        n = _integer("dispersion.map.n", table.get("n", 41), 2)
-        config["map"] = {
-            "name1": table["param1"],
-            "values1": np.linspace(*_range("dispersion.map.range1", table["range1"]), n),
-            "name2": table["param2"],
-            "values2": np.linspace(*_range("dispersion.map.range2", table["range2"]), n),
+        n = disp.map.get("n", 41)
+        result["map"] = {
+            "name1": disp.map["param1"],
+            "values1": np.linspace(*disp.map["range1"], n),
+            "name2": disp.map["param2"],
+            "values2": np.linspace(*disp.map["range2"], n),
         }
-    return config
+    return result
 
 
 def dispersion_command(config_path: str | Path, out_dir: str | Path) -> dict:

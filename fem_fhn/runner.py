@@ -24,7 +24,7 @@ from fem_fhn.macro import MODEL_FORMS, Stimulus
 from fem_fhn.mesh import NodalMesh
 from fem_fhn.nonlocal_ import NonlocalLaplacian, make_operator
 from fem_fhn.simulation import Simulation
-from fem_fhn.timestepping import make_integrator
+from fem_fhn.timestepping import IMEX_SCHEMES, make_integrator
 
 log = logging.getLogger("fem_fhn")
 
@@ -79,8 +79,36 @@ def _initial_sources(config: RunConfig):
     return V0, W0
 
 
+def build_local(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -> Setup:
+    """The local limit (σ/ρ0)∇·(ρ0²∇V) with σ = the kernel's second moment; IMEX in time."""
+    from fem_fhn.macro.local_rd import IMEXStepper, LocalFHN
+
+    model = LocalFHN.from_kernel(
+        nodes, config.model, kernel, rho0, stimulus=_stimulus(config, nodes.coords)
+    )
+    V0, W0 = (
+        nodes.field(s, k)
+        for s, k in zip(_initial_sources(config), ("initial.V", "initial.W"), strict=True)
+    )
+    t = config.time
+    if t.scheme in IMEX_SCHEMES:
+        integrator = IMEXStepper(t.dt, t.scheme)
+    else:
+        integrator = make_integrator(t.scheme, t.dt, t.rtol, t.atol)
+        if nodes.comm.rank == 0:
+            log.warning(
+                "solver.model = 'local' with the explicit scheme %r: the diffusion limits "
+                "dt like h²; an IMEX scheme (imex-ars222) does not",
+                t.scheme,
+            )
+    info = {"model": "local_fhn", "sigma": kernel.second_moment}
+    return Setup(nodes, rho0, model, model.state(V0, W0), integrator, ("V", "W"), info=info)
+
+
 def build_macro(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -> Setup:
-    """The macroscopic nonlocal FHN system on the mesh nodes (V or Z form)."""
+    """The macroscopic nonlocal FHN system on the mesh nodes (V or Z form), or its local limit."""
+    if config.solver.model == "local":
+        return build_local(config, nodes, rho0, kernel)
     op = make_operator(
         nodes.coords,
         nodes.masses,
