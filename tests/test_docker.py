@@ -51,7 +51,7 @@ def test_no_dependency_drift():
         assert "dolfinx-solver" not in req, "the DOLFINx wheel must not go into the DOLFINx image"
         if req.startswith("."):
             chosen = re.findall(r"\[(.*)\]", req)
-            for extra in (chosen[0].split(",") if chosen else []):
+            for extra in chosen[0].split(",") if chosen else []:
                 assert extra.strip() in extras and extra.strip() != "dolfinx", extra
         else:
             assert re.split(r"[<>=\[ ;]", req)[0].lower() in known, req
