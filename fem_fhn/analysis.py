@@ -27,6 +27,7 @@ from fem_fhn.parallel import gather_rows
 from fem_fhn.params import ParameterError
 
 __all__ = [
+    "relative_entropy",
     "FrontTracker",
     "MeshEdges",
     "RateFit",
@@ -275,6 +276,20 @@ def front_speed(times, positions, skip: float = 0.0) -> SpeedFit:
             f"front_speed: {int(keep.sum())} usable point(s) after skip = {skip!r}, need at least 2"
         )
     return SpeedFit(*_line(t[keep], x[keep]))
+
+
+def relative_entropy(
+    masses: np.ndarray,
+    rho0: np.ndarray,
+    V: np.ndarray,
+    W: np.ndarray,
+    V_eps: np.ndarray,
+    W_eps: np.ndarray,
+    comm: MPI.Comm | None = None,
+) -> float:
+    """Σ_i m_i ρ0_i (|V_i − V^ε_i|² + |W_i − W^ε_i|²)/2 over the owned nodes of all ranks."""
+    local = 0.5 * float(np.sum(masses * rho0 * ((V - V_eps) ** 2 + (W - W_eps) ** 2)))
+    return local if comm is None else float(comm.allreduce(local, op=MPI.SUM))
 
 
 def convergence_rate(h, errors) -> RateFit:

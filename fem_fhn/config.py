@@ -79,7 +79,7 @@ class StimulusConfig:
 @dataclass(frozen=True)
 class TimeConfig:
     t_end: float = 10.0
-    dt: float = 0.05
+    dt: float | str = 0.05  # "auto": 0.9 × the model's stability limit
     scheme: str = "rk4"
     n_outputs: int = 20
     rtol: float = 1e-6
@@ -87,7 +87,8 @@ class TimeConfig:
 
     def __post_init__(self):
         require(self.t_end > 0, "time.t_end", self.t_end, "t_end > 0")
-        require(self.dt > 0, "time.dt", self.dt, "dt > 0")
+        ok = self.dt == "auto" or (isinstance(self.dt, float) and self.dt > 0)
+        require(ok, "time.dt", self.dt, 'dt > 0 or "auto"')
         allowed = (*SCHEMES, *IMEX_SCHEMES)
         require(self.scheme in allowed, "time.scheme", self.scheme, f"one of {allowed}")
         require(self.n_outputs >= 1, "time.n_outputs", self.n_outputs, "an integer >= 1")
@@ -151,6 +152,69 @@ class NetworkConfig:
         for key in ("spread_v", "spread_w", "noise"):
             require(getattr(self, key) >= 0, f"network.{key}", getattr(self, key), ">= 0")
         require(0 < self.ksp_rtol < 1, "network.ksp_rtol", self.ksp_rtol, "0 < ksp_rtol < 1")
+
+
+@dataclass(frozen=True)
+class KineticConfig:
+    """The [kinetic] table: the mean-field density f(t, x, v, w) on a (v, w) grid per node.
+
+    Box bounds "auto" choose the smallest invariant box (`fem_fhn.kinetic.suggest_grid`);
+    probes = [[x, y], ...] are points whose nearest nodes get a picture of f(v, w) at the end.
+    """
+
+    eps: float = 1e-3
+    n_v: int = 64
+    n_w: int = 32
+    v_min: float | str = "auto"
+    v_max: float | str = "auto"
+    w_min: float | str = "auto"
+    w_max: float | str = "auto"
+    sigma_v: float = 0.1
+    sigma_w: float = 0.1
+    diffusion: float = 0.0
+    limiter: str = "mc"
+    transport_scheme: str = "ssprk2"
+    splitting: str = "strang"
+    relaxation: str = "auto"
+    v_flux: str = "auto"
+    backend: str = "numba"
+    probes: list = field(default_factory=list)
+
+    def __post_init__(self):
+        from fem_fhn.kinetic import model, stepper, transport
+
+        require(self.eps > 0, "kinetic.eps", self.eps, "eps > 0 (inf: no relaxation)")
+        for key in ("n_v", "n_w"):
+            require(
+                getattr(self, key) >= 4, f"kinetic.{key}", getattr(self, key), "an integer >= 4"
+            )
+        bounds = [getattr(self, k) for k in ("v_min", "v_max", "w_min", "w_max")]
+        for key, value in zip(("v_min", "v_max", "w_min", "w_max"), bounds, strict=True):
+            ok = value == "auto" or isinstance(value, float)
+            require(ok, f"kinetic.{key}", value, 'a number or "auto"')
+        autos = [b == "auto" for b in bounds]
+        require(
+            all(autos) or not any(autos),
+            "kinetic.v_min",
+            self.v_min,
+            'all four box bounds numbers, or all "auto"',
+        )
+        for key in ("sigma_v", "sigma_w", "diffusion"):
+            require(getattr(self, key) >= 0, f"kinetic.{key}", getattr(self, key), ">= 0")
+        choices = {
+            "limiter": tuple(transport.LIMITERS),
+            "transport_scheme": stepper.TRANSPORT_SCHEMES,
+            "splitting": stepper.SPLITTINGS,
+            "relaxation": stepper.RELAXATION_MODES,
+            "v_flux": stepper.V_FLUXES,
+            "backend": model.BACKENDS,
+        }
+        for key, allowed in choices.items():
+            value = getattr(self, key)
+            require(value in allowed, f"kinetic.{key}", value, f"one of {allowed}")
+        ok = all(isinstance(p, list) and 1 <= len(p) <= 3 for p in self.probes)
+        ok = ok and all(isinstance(c, int | float) for p in self.probes for c in p)
+        require(ok, "kinetic.probes", self.probes, "a list of points [x, y, ...]")
 
 
 MAP_KEYS = ("param1", "range1", "param2", "range2", "n")
@@ -224,6 +288,7 @@ class RunConfig:
     solver: SolverConfig = SolverConfig()
     output: OutputConfig = OutputConfig()
     network: NetworkConfig | None = None
+    kinetic: KineticConfig | None = None
     dispersion: DispersionConfig | None = None
     base_dir: Path = Path(".")
     source: str = ""  # the config file it was read from
@@ -258,6 +323,7 @@ SECTIONS = {
     "solver": SolverConfig,
     "output": OutputConfig,
     "network": NetworkConfig,
+    "kinetic": KineticConfig,
     "dispersion": DispersionConfig,
 }
 
@@ -279,6 +345,9 @@ def _check_type(key: str, value, hint) -> object:
         return value
     if hint is bool:
         require(isinstance(value, bool), key, value, "true or false")
+        return value
+    if hint is list:
+        require(isinstance(value, list), key, value, "a list")
         return value
     if hint is dict:
         require(isinstance(value, dict), key, value, "a table")
@@ -341,6 +410,15 @@ def parse_config(data: dict, base_dir: Path | str = ".", source: str = "") -> Ru
 
 def _check_fields(config: RunConfig) -> None:
     """Cross-table checks, and expressions parsed now so that a bad one fails before any work."""
+    if config.network is not None and config.kinetic is not None:
+        raise ConfigError("[network] and [kinetic] are both given: a run has one model")
+    if config.time.dt == "auto" and config.time.scheme == "adaptive":
+        raise ConfigError("time.dt = 'auto' is not allowed with the adaptive scheme: an initial dt")
+    if config.kinetic is not None and config.time.scheme != TimeConfig.scheme:
+        raise ConfigError(
+            f"time.scheme = {config.time.scheme!r} is not used by the kinetic solver: its "
+            "scheme is kinetic.transport_scheme (leave time.scheme out)"
+        )
     stiff_part = config.network is not None or config.solver.model == "local"
     if config.time.scheme in IMEX_SCHEMES and not stiff_part:
         raise ConfigError(

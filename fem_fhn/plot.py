@@ -11,7 +11,25 @@ import numpy as np
 
 from fem_fhn.params import FHNParameters
 
-__all__ = ["phase_plane_figure"]
+__all__ = ["PhaseSpacePictures", "figure", "phase_plane_figure", "save"]
+
+
+def figure(size: tuple[float, float] = (6.4, 4.8)):
+    """A matplotlib Figure on the Agg canvas (no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save(fig, out_png: str | Path, dpi: int = 120) -> Path:
+    """Save a figure as PNG, creating the parent folders."""
+    path = Path(out_png)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    return path
 
 
 def phase_plane_figure(
@@ -39,9 +57,6 @@ def phase_plane_figure(
     Returns:
         The path of the written PNG.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     from fem_fhn import neuron
 
     eq = neuron.equilibria(p)
@@ -60,8 +75,7 @@ def phase_plane_figure(
     w_lo = min(float(w.min()), float(eq[:, 1].min())) - 0.5
     w_hi = max(float(w.max()), float(eq[:, 1].max())) + 0.5
 
-    fig = Figure(figsize=(6.4, 4.8))
-    FigureCanvasAgg(fig)
+    fig = figure()
     ax = fig.subplots()
     ax.plot(vv, w_v, color="tab:blue", label="v-nullcline  w = N(v) + I")
     if p.b > 0:
@@ -80,7 +94,61 @@ def phase_plane_figure(
         f"{neuron.classify(p)}: a = {p.a:.4g}, b = {p.b:.4g}, τ = {p.tau:.4g}, I = {p.I_ext:.4g}"
     )
     ax.legend(loc="best", fontsize=8)
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    return out
+    return save(fig, out_png)
+
+
+class PhaseSpacePictures:
+    """Observer drawing the kinetic density f(v, w) at the nodes nearest to given points.
+
+    At every call it redraws `phase_space.png` (one panel per probe, title with t), so the file
+    shows the latest output time; the nodes are found once (global nearest node, collective).
+
+    Args:
+        model: a `fem_fhn.kinetic.KineticFHN` (grid, nodes, comm).
+        probes: points [x, y, ...] in the mesh's dimension (missing coordinates are 0).
+        out_dir: output folder.
+    """
+
+    def __init__(self, model, probes, out_dir: str | Path):
+        from mpi4py import MPI
+
+        self.model, self.out = model, Path(out_dir) / "phase_space.png"
+        comm, coords = model.comm, model.nodes.coords
+        self.owned = []  # (probe index, local node) on the owning rank
+        self.points = []
+        for k, probe in enumerate(probes):
+            p = np.zeros(coords.shape[1])
+            p[: min(len(probe), len(p))] = probe[: len(p)]
+            d = np.linalg.norm(coords - p, axis=1)
+            i = int(np.argmin(d)) if len(d) else -1
+            best = comm.allreduce((float(d[i]) if i >= 0 else np.inf, comm.rank), op=MPI.MINLOC)
+            if best[1] == comm.rank:
+                self.owned.append((k, i))
+            self.points.append(
+                comm.bcast(coords[i].tolist() if best[1] == comm.rank else None, root=best[1])
+            )
+
+    def __call__(self, t: float, f: np.ndarray, step: int) -> None:
+        comm = self.model.comm
+        mine = {k: f[i] for k, i in self.owned}
+        gathered = comm.gather(mine, root=0)
+        if comm.rank != 0:
+            return
+        panels = {k: v for part in gathered for k, v in part.items()}
+        g = self.model.grid
+        fig = figure((4.0 * len(self.points), 3.6))
+        axes = np.atleast_1d(fig.subplots(1, len(self.points)))
+        for k, ax in enumerate(axes):
+            image = ax.imshow(
+                panels[k].T,
+                origin="lower",
+                aspect="auto",
+                cmap="magma",
+                extent=(g.v_min, g.v_max, g.w_min, g.w_max),
+            )
+            fig.colorbar(image, ax=ax, shrink=0.85)
+            where = ", ".join(f"{c:.3g}" for c in self.points[k])
+            ax.set_title(f"f(v, w) at x = ({where}), t = {t:.3g}", fontsize=9)
+            ax.set_xlabel("v")
+            ax.set_ylabel("w")
+        save(fig, self.out)

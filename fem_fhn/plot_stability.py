@@ -21,6 +21,7 @@ import numpy as np
 
 from fem_fhn import stability
 from fem_fhn.params import FHNParameters, ParameterError
+from fem_fhn.plot import figure, save
 
 __all__ = [
     "dispersion_command",
@@ -28,22 +29,6 @@ __all__ = [
     "parameter_map_figure",
     "read_dispersion_config",
 ]
-
-
-def _figure(size):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig, out_png: str | Path) -> Path:
-    path = Path(out_png)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    return path
 
 
 def dispersion_figure(
@@ -62,7 +47,7 @@ def dispersion_figure(
     k = np.asarray(k, dtype=float)
     lam = stability.dispersion(params, kernel, k, rho, V_star)
     info = stability.instabilities(params, kernel, k, rho, V_star)
-    fig = _figure((7.5, 5.5))
+    fig = figure((7.5, 5.5))
     ax_re, ax_im = fig.subplots(2, 1, sharex=True)
     ax_re.plot(k, lam[:, 0].real, label="Re λ₁")
     ax_re.plot(k, lam[:, 1].real, "--", label="Re λ₂")
@@ -88,7 +73,7 @@ def dispersion_figure(
         f"{state}: {verdict}",
         fontsize=9,
     )
-    return _save(fig, out_png)
+    return save(fig, out_png)
 
 
 def parameter_map_figure(
@@ -110,7 +95,7 @@ def parameter_map_figure(
     from matplotlib.colors import BoundaryNorm, ListedColormap, TwoSlopeNorm
 
     values1, values2 = np.asarray(values1, dtype=float), np.asarray(values2, dtype=float)
-    fig = _figure((11, 4.5))
+    fig = figure((11, 4.5))
     ax_g, ax_k = fig.subplots(1, 2)
     g = np.asarray(growth, dtype=float).T
     finite = g[np.isfinite(g)]
@@ -138,7 +123,7 @@ def parameter_map_figure(
     for ax in (ax_g, ax_k):
         ax.set_xlabel(name1)
         ax.set_ylabel(name2)
-    return _save(fig, out_png)
+    return save(fig, out_png)
 
 
 # --------------------------------------------------------------------------- the command

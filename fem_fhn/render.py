@@ -68,6 +68,8 @@ def render_fields(
     frames = [_frame(pv, reader, i, field) for i in range(len(times))]
     values = np.concatenate([np.asarray(f.point_data[field]) for f in frames])
     clim = (float(values.min()), float(values.max()) if values.max() > values.min() else 1.0)
+    if np.ptp(frames[0].points[:, 1]) == 0 and np.ptp(frames[0].points[:, 2]) == 0:
+        return _render_line(frames, times, field, clim, png, gif, fps)
     dim3 = bool(np.ptp(frames[0].points[:, 2]) > 0)
     written = {}
     if png is not None:
@@ -85,5 +87,39 @@ def render_fields(
             plotter.add_text(f"{field}, t = {t:.3g}", font_size=10, name="title")
             plotter.write_frame()
         plotter.close()
+        written["gif"] = str(gif)
+    return written
+
+
+def _render_line(frames, times, field, clim, png, gif, fps) -> dict[str, str]:
+    """1D meshes: the field against x with matplotlib (last time to PNG, all times to GIF)."""
+    import imageio.v3 as iio
+
+    from fem_fhn.plot import figure, save
+
+    order = np.argsort(frames[0].points[:, 0])
+    x = frames[0].points[order, 0]
+    pad = 0.05 * (clim[1] - clim[0])
+
+    def draw(grid, t):
+        fig = figure((8.0, 3.2))
+        ax = fig.subplots()
+        ax.plot(x, np.asarray(grid.point_data[field])[order], color="tab:blue")
+        ax.set_ylim(clim[0] - pad, clim[1] + pad)
+        ax.set_xlabel("x")
+        ax.set_ylabel(field)
+        ax.set_title(f"{field}, t = {t:.3g}")
+        return fig
+
+    written = {}
+    if png is not None:
+        written["png"] = str(save(draw(frames[-1], times[-1]), png))
+    if gif is not None:
+        images = []
+        for grid, t in zip(frames, times, strict=True):
+            fig = draw(grid, t)
+            fig.canvas.draw()
+            images.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
+        iio.imwrite(gif, images, duration=1000 / fps, loop=0)
         written["gif"] = str(gif)
     return written

@@ -79,6 +79,16 @@ def _initial_sources(config: RunConfig):
     return V0, W0
 
 
+def time_step(config: RunConfig, model) -> float:
+    """time.dt, or for "auto" 0.9 × the model's stability limit."""
+    if config.time.dt != "auto":
+        return config.time.dt
+    dt = 0.9 * model.max_stable_dt()
+    if model.comm.rank == 0:
+        log.info("time.dt = 'auto': dt = %.4g", dt)
+    return dt
+
+
 def build_local(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -> Setup:
     """The local limit (σ/ρ0)∇·(ρ0²∇V) with σ = the kernel's second moment; IMEX in time."""
     from fem_fhn.macro.local_rd import IMEXStepper, LocalFHN
@@ -92,9 +102,9 @@ def build_local(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -
     )
     t = config.time
     if t.scheme in IMEX_SCHEMES:
-        integrator = IMEXStepper(t.dt, t.scheme)
+        integrator = IMEXStepper(time_step(config, model), t.scheme)
     else:
-        integrator = make_integrator(t.scheme, t.dt, t.rtol, t.atol)
+        integrator = make_integrator(t.scheme, time_step(config, model), t.rtol, t.atol)
         if nodes.comm.rank == 0:
             log.warning(
                 "solver.model = 'local' with the explicit scheme %r: the diffusion limits "
@@ -125,7 +135,7 @@ def build_macro(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -
         for s, k in zip(_initial_sources(config), ("initial.V", "initial.W"), strict=True)
     )
     t = config.time
-    integrator = make_integrator(t.scheme, t.dt, t.rtol, t.atol)
+    integrator = make_integrator(t.scheme, time_step(config, model), t.rtol, t.atol)
     if t.scheme != "adaptive" and t.dt > model.max_stable_dt() and nodes.comm.rank == 0:
         log.warning(
             "time.dt = %g exceeds the explicit stability estimate %.3g", t.dt, model.max_stable_dt()
@@ -189,10 +199,99 @@ def build_network(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel)
     return Setup(nodes, rho0, model, y0, integrator, ("V", "W", "rho"), outputs, info)
 
 
-BUILDERS = {"macro": build_macro, "network": build_network}
+def build_kinetic(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -> Setup:
+    """The kinetic density of [kinetic] on a velocity grid per node, AP splitting in time."""
+    from fem_fhn.kinetic import APSplitting, KineticFHN, VelocityGrid, suggest_grid
+    from fem_fhn.kinetic.model import negative_coupling
+    from fem_fhn.plot import PhaseSpacePictures
+
+    kin = config.kinetic
+    op = make_operator(
+        nodes.coords,
+        nodes.masses,
+        kernel,
+        config.nonlocal_.method,
+        nodes.comm,
+        config.nonlocal_.tol,
+    )
+    stimulus = _stimulus(config, nodes.coords)
+    V0, W0 = (
+        nodes.field(s, k)
+        for s, k in zip(_initial_sources(config), ("initial.V", "initial.W"), strict=True)
+    )
+    current = _current_range(config, stimulus, nodes.comm)
+    k_neg_rho = negative_coupling(nodes, kernel, rho0, nodes.comm)
+    if kin.v_min == "auto":
+        inhibition = nodes.comm.allreduce(float(k_neg_rho.max(initial=0.0)), op=MPI.MAX)
+        grid = suggest_grid(
+            config.model,
+            current,
+            n_v=kin.n_v,
+            n_w=kin.n_w,
+            inhibition=inhibition,
+            contain=_initial_range(nodes.comm, V0, W0, kin),
+        )
+    else:
+        grid = VelocityGrid(kin.v_min, kin.v_max, kin.n_v, kin.w_min, kin.w_max, kin.n_w)
+    model = KineticFHN(
+        nodes,
+        config.model,
+        op,
+        grid,
+        kin.eps,
+        rho0,
+        stimulus,
+        kin.diffusion,
+        kernel=kernel,
+        limiter=kin.limiter,
+        backend=kin.backend,
+        current_bounds=current,
+        k_neg_rho=k_neg_rho,
+    )
+    stepper = APSplitting(
+        time_step(config, model), kin.transport_scheme, kin.splitting, kin.relaxation, kin.v_flux
+    )
+    f0 = model.state(V0, W0, kin.sigma_v, kin.sigma_w)
+    outputs = []
+    if kin.probes:
+        outputs.append(lambda out: PhaseSpacePictures(model, kin.probes, out))
+    info = {
+        "model": "kinetic_fhn",
+        "kinetic": {**asdict(kin), **model.info()},
+        "nonlocal": {**asdict(config.nonlocal_), **op.info()},
+    }
+    return Setup(nodes, rho0, model, f0, stepper, KineticFHN.fields, outputs, info)
+
+
+def _initial_range(comm, V0, W0, kin) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The (v, w) box holding the initial data with 3 standard deviations of spread."""
+
+    def span(u, s):
+        lo = comm.allreduce(float(np.min(u, initial=np.inf)), op=MPI.MIN) - 3 * s
+        hi = comm.allreduce(float(np.max(u, initial=-np.inf)), op=MPI.MAX) + 3 * s
+        return lo, hi
+
+    return span(V0, kin.sigma_v), span(W0, kin.sigma_w)
+
+
+def _current_range(config: RunConfig, stimulus, comm) -> tuple[float, float]:
+    """Range of the total current I_ext + I(x, t) over the output times."""
+    values = [config.model.I_ext]
+    if stimulus is not None:
+        for t in np.linspace(0.0, config.time.t_end, config.time.n_outputs + 1):
+            current = np.atleast_1d(stimulus(t)) + config.model.I_ext
+            values += [float(current.min(initial=np.inf)), float(current.max(initial=-np.inf))]
+    lo = comm.allreduce(min(values), op=MPI.MIN)
+    hi = comm.allreduce(max(values), op=MPI.MAX)
+    return lo, hi
+
+
+BUILDERS = {"macro": build_macro, "network": build_network, "kinetic": build_kinetic}
 
 
 def model_kind(config: RunConfig) -> str:
+    if config.kinetic is not None:
+        return "kinetic"
     return "network" if config.network is not None else "macro"
 
 

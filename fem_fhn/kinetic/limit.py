@@ -13,28 +13,14 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from mpi4py import MPI
 
+from fem_fhn.analysis import convergence_rate, relative_entropy
 from fem_fhn.params import ParameterError
 
-__all__ = ["RateFit", "entropy_history", "fit_rate", "relative_entropy"]
+__all__ = ["EntropyRate", "entropy_history", "fit_rate", "relative_entropy"]
 
 
-def relative_entropy(
-    masses: np.ndarray,
-    rho0: np.ndarray,
-    V: np.ndarray,
-    W: np.ndarray,
-    V_eps: np.ndarray,
-    W_eps: np.ndarray,
-    comm: MPI.Comm | None = None,
-) -> float:
-    """Σ_i m_i ρ0_i (|V_i − V^ε_i|² + |W_i − W^ε_i|²)/2 over the owned nodes of all ranks."""
-    local = 0.5 * float(np.sum(masses * rho0 * ((V - V_eps) ** 2 + (W - W_eps) ** 2)))
-    return local if comm is None else float(comm.allreduce(local, op=MPI.SUM))
-
-
-class RateFit(NamedTuple):
+class EntropyRate(NamedTuple):
     """Least-squares slope of log H against log ε over the ε values in `window`."""
 
     rate: float
@@ -43,7 +29,7 @@ class RateFit(NamedTuple):
 
 def fit_rate(
     eps: np.ndarray, H: np.ndarray, floor: float, factor: float = 10.0, min_points: int = 3
-) -> RateFit:
+) -> EntropyRate:
     """Rate p of H ≈ C ε^p, fitted only where H ≥ factor · floor.
 
     Args:
@@ -54,7 +40,7 @@ def fit_rate(
         min_points: fewest points for a fit.
 
     Returns:
-        RateFit(rate, window): the slope and the ε values it used (sorted decreasing).
+        EntropyRate(rate, window): the slope and the ε values it used (sorted decreasing).
 
     Raises:
         ParameterError: if fewer than `min_points` values are above factor · floor (refine the
@@ -70,8 +56,7 @@ def fit_rate(
         )
     order = np.argsort(eps[keep])[::-1]
     e, h = eps[keep][order], H[keep][order]
-    rate = float(np.polyfit(np.log(e), np.log(h), 1)[0])
-    return RateFit(rate, e)
+    return EntropyRate(convergence_rate(e, h).rate, e)
 
 
 def entropy_history(

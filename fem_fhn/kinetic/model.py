@@ -57,6 +57,19 @@ class _NegativePart:
         return np.maximum(-np.asarray(self.kernel(r)), 0.0)
 
 
+def negative_coupling(nodes, kernel, rho0: np.ndarray, comm) -> np.ndarray:
+    """(Ψ⁻*ρ0) at the owned nodes: how far the coupling can push f outwards, per unit of v-span.
+
+    Zero for Ψ ≥ 0; otherwise one dense apply of Ψ⁻ = max(−Ψ, 0) (8 n_local N bytes, once).
+    """
+    if kernel_is_nonnegative(kernel):
+        return np.zeros(len(rho0))
+    from fem_fhn.nonlocal_ import make_operator
+
+    neg = make_operator(nodes.coords, nodes.masses, _NegativePart(kernel), "dense", comm)
+    return neg.apply(rho0)
+
+
 class KineticFHN:
     """Kinetic FHN density on the owned nodes of a `NodalMesh` (module docstring).
 
@@ -76,6 +89,7 @@ class KineticFHN:
         check: check that the velocity box is invariant (ParameterError if not).
         current_bounds: (min, max) of the total current over the run, for the invariance check
             (default: its range at t = 0; pass it for a time-dependent stimulus).
+        k_neg_rho: Ψ⁻*ρ0 if already computed (`negative_coupling`).
     """
 
     fields = ("V", "W", "rho", "var_v", "var_w")
@@ -96,6 +110,7 @@ class KineticFHN:
         backend: str = "numba",
         check: bool = True,
         current_bounds: tuple[float, float] | None = None,
+        k_neg_rho: np.ndarray | None = None,
     ):
         ok = isinstance(eps, int | float) and not isinstance(eps, bool) and eps > 0
         require(ok, "kinetic.eps", eps, "a number > 0 (inf: no relaxation)")
@@ -123,15 +138,9 @@ class KineticFHN:
                 "kernel = None is not allowed: pass the kernel Psi (the operator does not hold it)"
             )
         # Ψ⁻*ρ bounds how far the coupling can push outwards (grid module docstring)
-        if kernel_is_nonnegative(kernel):
-            self.k_neg_rho = np.zeros_like(self.k_rho)
-        else:
-            from fem_fhn.nonlocal_ import make_operator
-
-            neg = make_operator(
-                nodes.coords, nodes.masses, _NegativePart(kernel), "dense", self.comm
-            )
-            self.k_neg_rho = neg.apply(self.rho0)
+        if k_neg_rho is None:
+            k_neg_rho = negative_coupling(nodes, kernel, self.rho0, self.comm)
+        self.k_neg_rho = k_neg_rho
         self.inhibition = self.comm.allreduce(float(self.k_neg_rho.max(initial=0.0)), op=MPI.MAX)
         self.coupling_bounds = (-grid.v_span * self.inhibition, grid.v_span * self.inhibition)
         self._speeds: tuple[np.ndarray, float] | None = None

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from fem_fhn._fenics import dolfinx, fem
+from fem_fhn.analysis import relative_entropy
 from fem_fhn.mesh import NodalMesh
 from fem_fhn.network.sampling import Particles
 from fem_fhn.parallel import to_global_order
@@ -93,8 +94,8 @@ def empirical_distance(
         V, W: owned nodal values to compare with (e.g. kinetic or macroscopic moments).
         rho0: owned nodal ρ0 (the weight).
     """
-    diff = (fields["V"] - V) ** 2 + (fields["W"] - W) ** 2
-    return float(np.sqrt(max(nodes.integrate(0.5 * rho0 * diff), 0.0)))
+    H = relative_entropy(nodes.masses, rho0, V, W, fields["V"], fields["W"], nodes.comm)
+    return float(np.sqrt(max(H, 0.0)))
 
 
 class ParticleWriter:
