@@ -4,6 +4,8 @@
     fem-fhn validate CONFIG               check a config and exit
     fem-fhn neuron [--a A ...] --out PNG  phase plane of the single neuron
     fem-fhn mesh NAME [--h H] --out FILE  write a bundled domain's mesh as .msh
+    fem-fhn dispersion CONFIG --out DIR   dispersion relation, Turing analysis, parameter map
+    fem-fhn limit-study CONFIG --eps E1 E2 ... --out DIR   kinetic → macroscopic as ε → 0
 
 Exit codes: 0 success, 1 bad input (the message names the key, value and what is allowed),
 2 runtime failure (e.g. the solution became non-finite).
@@ -42,7 +44,35 @@ def _parser() -> argparse.ArgumentParser:
     mesh.add_argument("name")
     mesh.add_argument("--h", type=float, help="target mesh size (default: the domain's coarse h)")
     mesh.add_argument("--out", required=True, help=".msh file to write")
+    disp = sub.add_parser("dispersion", help="dispersion relation and Turing analysis")
+    disp.add_argument("config", help="TOML with [model], [kernel] and optional [dispersion]")
+    disp.add_argument("--out", required=True, help="output folder")
+
+    study = sub.add_parser("limit-study", help="relative entropy kinetic vs macroscopic over ε")
+    study.add_argument("config", help="TOML config with a [kinetic] table")
+    study.add_argument("--eps", type=float, nargs="+", required=True, help="values of ε")
+    study.add_argument("--out", required=True, help="output folder")
     return parser
+
+
+def _cmd_dispersion(args) -> None:
+    from fem_fhn.plot_stability import dispersion_command
+
+    if MPI.COMM_WORLD.rank == 0:
+        summary = dispersion_command(args.config, args.out)
+        kind = summary["kind"] or "none"
+        print(f"instability: {kind}; k_max = {summary['k_max']}; written to {args.out}/")
+
+
+def _cmd_limit_study(args) -> None:
+    from fem_fhn.studies import limit_study
+
+    result = limit_study(args.config, args.eps, args.out)
+    if MPI.COMM_WORLD.rank == 0:
+        print(
+            f"rate of sup_t H against eps: {result['rate']:.3f} over eps = {result['window']} "
+            f"(theorem's bound: {result['theorem_rate']:.3f}); written to {args.out}/"
+        )
 
 
 def _cmd_run(args) -> None:
@@ -100,7 +130,14 @@ def _cmd_mesh(args) -> None:
         print(f"wrote {path}")
 
 
-COMMANDS = {"run": _cmd_run, "validate": _cmd_validate, "neuron": _cmd_neuron, "mesh": _cmd_mesh}
+COMMANDS = {
+    "run": _cmd_run,
+    "validate": _cmd_validate,
+    "neuron": _cmd_neuron,
+    "mesh": _cmd_mesh,
+    "dispersion": _cmd_dispersion,
+    "limit-study": _cmd_limit_study,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

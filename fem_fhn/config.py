@@ -46,7 +46,14 @@ FieldValue = float | str  # a number, an expression, or a file path
 
 @dataclass(frozen=True)
 class MeshConfig:
+    """source: a bundled domain or a .msh/.xdmf file; h > 0 meshes a bundled domain at that size
+    (0: the committed coarse mesh)."""
+
     source: str = "folded"
+    h: float = 0.0
+
+    def __post_init__(self):
+        require(self.h >= 0, "mesh.h", self.h, "a mesh size > 0 (0: the bundled coarse mesh)")
 
 
 @dataclass(frozen=True)
@@ -440,6 +447,8 @@ def _check_fields(config: RunConfig) -> None:
     if isinstance(config.rho0.value, float) and config.rho0.value < 0:
         raise ConfigError(f"rho0.value = {config.rho0.value!r} is not allowed: rho0 >= 0")
     src = config.mesh_source()
+    if config.mesh.h > 0 and isinstance(src, Path):
+        raise ConfigError(f"mesh.h = {config.mesh.h!r} applies to bundled domains only")
     if isinstance(src, Path) and not src.is_file():
         raise ConfigError(f"mesh.source = {config.mesh.source!r}: file {str(src)!r} does not exist")
 

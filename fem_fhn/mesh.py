@@ -84,14 +84,44 @@ def _read_xdmf(path: Path, comm: MPI.Comm) -> dolfinx.mesh.Mesh:
     raise MeshError(f"cannot read mesh file {str(path)!r}: {errors[-1]}")
 
 
-def load_mesh(source: str | Path, comm: MPI.Comm | None = None) -> dolfinx.mesh.Mesh:
+def _generated(name: str, h: float, comm: MPI.Comm) -> dolfinx.mesh.Mesh:
+    """A bundled domain meshed at size h on rank 0 (in a temporary file) and distributed."""
+    import tempfile
+
+    from fem_fhn import meshes
+
+    with tempfile.TemporaryDirectory(prefix="fem_fhn_mesh_") as tmp:
+        path = Path(tmp) / f"{name}.msh"
+        error = None
+        if comm.rank == 0:
+            try:
+                meshes.generate(name, h, path)
+            except ValueError as err:
+                error = str(err)
+        error = comm.bcast(error, root=0)
+        if error is not None:
+            raise MeshError(f"mesh.h = {h!r}: {error}")
+        return _read_msh(path, comm)
+
+
+def load_mesh(
+    source: str | Path, comm: MPI.Comm | None = None, h: float | None = None
+) -> dolfinx.mesh.Mesh:
     """Read a mesh (`.msh`, `.xdmf`, or a bundled domain name), distributed over `comm`.
 
+    A bundled domain with a mesh size `h` is generated on the fly (rank 0) instead of read.
     The geometric dimension is the mesh's topological dimension (1, 2 or 3).
     """
     comm = MPI.COMM_WORLD if comm is None else comm
     path = resolve_mesh_source(source)
-    mesh = _read_msh(path, comm) if path.suffix == ".msh" else _read_xdmf(path, comm)
+    if h is not None:
+        if path.parent != Path(__file__).parent / "meshes":
+            raise MeshError(f"mesh.h = {h!r} applies to bundled domains only, not {str(source)!r}")
+        mesh = _generated(str(source), h, comm)
+    elif path.suffix == ".msh":
+        mesh = _read_msh(path, comm)
+    else:
+        mesh = _read_xdmf(path, comm)
     n_cells = comm.allreduce(mesh.topology.index_map(mesh.topology.dim).size_local)
     if n_cells == 0:
         raise MeshError(f"mesh file {str(path)!r} holds no cells")
@@ -133,8 +163,10 @@ class NodalMesh:
         return cls(mesh, space, coords, mass.array[:n_owned].copy(), global_index)
 
     @classmethod
-    def load(cls, source: str | Path, comm: MPI.Comm | None = None) -> NodalMesh:
-        return cls.from_mesh(load_mesh(source, comm))
+    def load(
+        cls, source: str | Path, comm: MPI.Comm | None = None, h: float | None = None
+    ) -> NodalMesh:
+        return cls.from_mesh(load_mesh(source, comm, h))
 
     @property
     def comm(self) -> MPI.Comm:

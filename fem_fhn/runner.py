@@ -297,7 +297,7 @@ def model_kind(config: RunConfig) -> str:
 
 def build(config: RunConfig, comm: MPI.Comm) -> Setup:
     """Mesh, ρ0, kernel and the model chosen by the config (no output written)."""
-    nodes = NodalMesh.load(config.mesh_source(), comm)
+    nodes = NodalMesh.load(config.mesh_source(), comm, config.mesh.h or None)
     rho0 = nodes.density(config.field_source(config.rho0.value, "rho0.value"), "rho0.value")
     kernel = config.kernel.build(nodes.dim)
     return BUILDERS[model_kind(config)](config, nodes, rho0, kernel)

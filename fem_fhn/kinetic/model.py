@@ -137,6 +137,7 @@ class KineticFHN:
             raise ParameterError(
                 "kernel = None is not allowed: pass the kernel Psi (the operator does not hold it)"
             )
+        self.kernel = kernel
         # Ψ⁻*ρ bounds how far the coupling can push outwards (grid module docstring)
         if k_neg_rho is None:
             k_neg_rho = negative_coupling(nodes, kernel, self.rho0, self.comm)
@@ -147,6 +148,24 @@ class KineticFHN:
         if check:
             bounds = self.current_range(0.0) if current_bounds is None else current_bounds
             check_invariance(params, grid, self.coupling_bounds, bounds)
+
+    def with_eps(self, eps: float) -> KineticFHN:
+        """The same model (mesh, operator, grid, ρ0, current, options) with another ε."""
+        return KineticFHN(
+            self.nodes,
+            self.params,
+            self.op,
+            self.grid,
+            eps,
+            self.rho0,
+            self.stimulus,
+            self.diffusion,
+            kernel=self.kernel,
+            limiter=self.limiter,
+            backend=self.backend,
+            check=False,
+            k_neg_rho=self.k_neg_rho,
+        )
 
     # ------------------------------------------------------------------ current and bounds
 

@@ -1,0 +1,198 @@
+"""Multi-model commands: `fem-fhn limit-study` and `fem-fhn dispersion`, and `fem-fhn run` for
+the kinetic, network and local-limit models."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fem_fhn.cli import EXIT_BAD_INPUT, EXIT_RUNTIME, main
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture(scope="module")
+def small_limit_config(tmp_path_factory):
+    text = (ROOT / "demos" / "limit_study.toml").read_text()
+    for old, new in [
+        ("n_v = 128", "n_v = 64"),
+        ("n_w = 64", "n_w = 32"),
+        ("h = 1.0", "h = 2.0"),
+        ("t_end = 1.5", "t_end = 0.5"),
+        ("n_outputs = 10", "n_outputs = 4"),
+    ]:
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path_factory.mktemp("limit") / "small.toml"
+    path.write_text(text)
+    return path
+
+
+def test_limit_study_writes_csv_json_plot_and_rate(small_limit_config, tmp_path):
+    out = tmp_path / "study"
+    assert (
+        main(
+            [
+                "limit-study",
+                str(small_limit_config),
+                "--eps",
+                "0.2",
+                "0.1",
+                "0.05",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    result = json.loads((out / "limit_rate.json").read_text())
+    assert result["window"] == [0.2, 0.1, 0.05] and result["dim"] == 1
+    assert result["rate"] >= 1.4 > result["theorem_rate"] == pytest.approx(1 / 7)
+    sup = np.array(result["sup_relative_entropy"])
+    assert np.all(np.diff(sup) < 0) and sup.min() > 10 * result["floor"]
+    with open(out / "limit_study.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert set(rows[0]) == {"eps", "t", "relative_entropy"}
+    assert len(rows) == 4 * 5  # three ε and the floor run, five output times
+    assert max(float(r["relative_entropy"]) for r in rows if float(r["eps"]) == 0.2) == sup[0]
+    assert (out / "limit_rate.png").stat().st_size > 10_000
+
+
+def test_limit_study_without_enough_points_keeps_files_and_fails(small_limit_config, tmp_path):
+    out = tmp_path / "study"
+    code = main(
+        ["limit-study", str(small_limit_config), "--eps", "1e-5", "1e-6", "--out", str(out)]
+    )
+    assert code == EXIT_RUNTIME
+    result = json.loads((out / "limit_rate.json").read_text())
+    assert result["rate"] is None and "refine the velocity grid" in result["error"]
+    assert (out / "limit_study.csv").exists()
+
+
+def test_limit_study_bad_input(tmp_path, capsys):
+    config = tmp_path / "macro.toml"
+    config.write_text('[mesh]\nsource = "interval"\n')
+    out = tmp_path / "out"
+    assert main(["limit-study", str(config), "--eps", "0.1", "--out", str(out)]) == EXIT_BAD_INPUT
+    assert "needs a [kinetic] table" in capsys.readouterr().err and not out.exists()
+
+
+def run_config(tmp_path, text: str) -> dict:
+    config = tmp_path / "run.toml"
+    config.write_text(text + "\n[output]\ngif = false\nprogress = false\n")
+    assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    return json.loads((tmp_path / "out" / "summary.json").read_text())
+
+
+def test_run_kinetic_conserves_mass_and_draws_phase_space(tmp_path):
+    summary = run_config(
+        tmp_path,
+        """
+[mesh]
+source = "interval"
+h = 1.0
+[kernel]
+type = "gaussian"
+width = 1.5
+[initial]
+V = "1.0 if x < 3 else -0.69248"
+W = -0.36042
+[kinetic]
+eps = 1e-3
+n_v = 32
+n_w = 16
+probes = [[2.0], [8.0]]
+[time]
+t_end = 1.0
+dt = "auto"
+n_outputs = 2
+""",
+    )
+    assert summary["model"] == "kinetic_fhn" and summary["kinetic"]["grid"]["v"][2] == 32
+    final = summary["final"]
+    assert final["min_rho"] == pytest.approx(1.0, abs=1e-12)
+    assert final["max_rho"] == pytest.approx(1.0, abs=1e-12)
+    assert (tmp_path / "out" / "phase_space.png").stat().st_size > 10_000
+    assert (tmp_path / "out" / "V.png").exists()
+
+
+def test_run_network_writes_particles(tmp_path):
+    summary = run_config(
+        tmp_path,
+        """
+[mesh]
+source = "square"
+[kernel]
+type = "gaussian"
+width = 0.1
+[initial]
+V = "1.0 if x < 0.2 else -0.69248"
+W = -0.36042
+[network]
+n = 800
+eps = 1e-6
+[time]
+t_end = 0.5
+dt = 0.05
+scheme = "imex-ars222"
+n_outputs = 2
+""",
+    )
+    assert summary["model"] == "network_fhn" and summary["n_global"] == 800
+    assert summary["final"]["mean_rho"] == pytest.approx(1.0, rel=1e-12)
+    assert len(list((tmp_path / "out" / "particles").glob("*.vtu"))) == 3
+
+
+def test_run_local_limit(tmp_path):
+    summary = run_config(
+        tmp_path,
+        """
+[mesh]
+source = "strip"
+[kernel]
+type = "gaussian"
+width = 1.0
+[model]
+a = 0.0
+b = 2.0
+tau = 0.0
+[initial]
+V = "tanh((5 - x)/0.5)"
+W = 0.1
+[solver]
+model = "local"
+[time]
+t_end = 2.0
+dt = 0.1
+scheme = "imex-ars222"
+n_outputs = 2
+""",
+    )
+    assert summary["model"] == "local_fhn" and summary["sigma"] == pytest.approx(0.5)
+    assert summary["final"]["max_W"] == pytest.approx(0.1)
+
+
+def test_dispersion_command_line(tmp_path, capsys):
+    config = tmp_path / "turing.toml"
+    config.write_text("""
+[model]
+a = 0.0
+b = 2.0
+tau = 1.0
+[kernel]
+type = "mexican_hat"
+width_exc = 0.05
+width_inh = 0.1
+a_exc = 6.0
+a_inh = 5.0
+[dispersion]
+k_max = 60.0
+V_star = 0.7071067811865476
+""")
+    assert main(["dispersion", str(config), "--out", str(tmp_path / "d")]) == 0
+    assert "stationary" in capsys.readouterr().out
+    assert json.loads((tmp_path / "d" / "dispersion.json").read_text())["k_max"] == pytest.approx(
+        17.918, abs=0.01
+    )
