@@ -6,6 +6,7 @@
     fem-fhn mesh NAME [--h H] --out FILE  write a bundled domain's mesh as .msh
     fem-fhn dispersion CONFIG --out DIR   dispersion relation, Turing analysis, parameter map
     fem-fhn limit-study CONFIG --eps E1 E2 ... --out DIR   kinetic → macroscopic as ε → 0
+    fem-fhn compare CONFIG --n N1 N2 ... --out DIR         network → kinetic/macroscopic as n → ∞
 
 Exit codes: 0 success, 1 bad input (the message names the key, value and what is allowed),
 2 runtime failure (e.g. the solution became non-finite).
@@ -52,7 +53,24 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("config", help="TOML config with a [kinetic] table")
     study.add_argument("--eps", type=float, nargs="+", required=True, help="values of ε")
     study.add_argument("--out", required=True, help="output folder")
+    comp = sub.add_parser("compare", help="network moments against kinetic/macroscopic over n")
+    comp.add_argument("config", help="TOML config with [network] (and optionally [kinetic])")
+    comp.add_argument("--n", type=int, nargs="+", required=True, help="numbers of neurons")
+    comp.add_argument("--out", required=True, help="output folder")
     return parser
+
+
+def _cmd_compare(args) -> None:
+    from fem_fhn.studies import compare
+
+    result = compare(args.config, args.n, args.out)
+    if MPI.COMM_WORLD.rank == 0:
+        radii = ", ".join(f"{r:.3g}" for r in result["radius"])
+        slopes = ", ".join(f"{k}: {v:.2f}" for k, v in result.get("slope", {}).items())
+        print(
+            f"r(n) = [{radii}]; log-log slopes of sup_t distance against n: {slopes or '-'}; "
+            f"written to {args.out}/"
+        )
 
 
 def _cmd_dispersion(args) -> None:
@@ -137,6 +155,7 @@ COMMANDS = {
     "mesh": _cmd_mesh,
     "dispersion": _cmd_dispersion,
     "limit-study": _cmd_limit_study,
+    "compare": _cmd_compare,
 }
 
 

@@ -417,11 +417,9 @@ def parse_config(data: dict, base_dir: Path | str = ".", source: str = "") -> Ru
 
 def _check_fields(config: RunConfig) -> None:
     """Cross-table checks, and expressions parsed now so that a bad one fails before any work."""
-    if config.network is not None and config.kinetic is not None:
-        raise ConfigError("[network] and [kinetic] are both given: a run has one model")
     if config.time.dt == "auto" and config.time.scheme == "adaptive":
         raise ConfigError("time.dt = 'auto' is not allowed with the adaptive scheme: an initial dt")
-    if config.kinetic is not None and config.time.scheme != TimeConfig.scheme:
+    if config.kinetic is not None and config.network is None and config.time.scheme != "rk4":
         raise ConfigError(
             f"time.scheme = {config.time.scheme!r} is not used by the kinetic solver: its "
             "scheme is kinetic.transport_scheme (leave time.scheme out)"

@@ -79,11 +79,11 @@ def _initial_sources(config: RunConfig):
     return V0, W0
 
 
-def time_step(config: RunConfig, model) -> float:
-    """time.dt, or for "auto" 0.9 × the model's stability limit."""
+def time_step(config: RunConfig, model, **bound) -> float:
+    """time.dt, or for "auto" 0.9 × the model's stability limit (`bound`: its options)."""
     if config.time.dt != "auto":
         return config.time.dt
-    dt = 0.9 * model.max_stable_dt()
+    dt = 0.9 * model.max_stable_dt(**bound)
     if model.comm.rank == 0:
         log.info("time.dt = 'auto': dt = %.4g", dt)
     return dt
@@ -183,8 +183,9 @@ def build_network(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel)
     V0, W0 = _initial_sources(config)
     y0 = initial_state(particles, V0, W0, spread=(net.spread_v, net.spread_w), seed=net.seed + 1)
     t = config.time
+    dt = time_step(config, model, implicit_short_range=t.scheme in IMEX_SCHEMES)
     integrator = make_network_integrator(
-        t.scheme, t.dt, net.noise, net.noise_seed, net.ksp_rtol, t.rtol, t.atol
+        t.scheme, dt, net.noise, net.noise_seed, net.ksp_rtol, t.rtol, t.atol
     )
     if nodes.comm.rank == 0 and math.isfinite(net.eps) and radius**2 / net.eps > 0.1:
         log.warning(
@@ -290,17 +291,29 @@ BUILDERS = {"macro": build_macro, "network": build_network, "kinetic": build_kin
 
 
 def model_kind(config: RunConfig) -> str:
+    """Which model a run builds; [kinetic] and [network] together serve `fem-fhn compare` only."""
+    if config.network is not None and config.kinetic is not None:
+        raise ConfigError(
+            "[network] and [kinetic] are both given: a run has one model "
+            "(both together are for fem-fhn compare)"
+        )
     if config.kinetic is not None:
         return "kinetic"
     return "network" if config.network is not None else "macro"
 
 
-def build(config: RunConfig, comm: MPI.Comm) -> Setup:
-    """Mesh, ρ0, kernel and the model chosen by the config (no output written)."""
+def prepare(config: RunConfig, comm: MPI.Comm) -> tuple[NodalMesh, np.ndarray, object]:
+    """The mesh, ρ0 and kernel of a config, shared by every model."""
     nodes = NodalMesh.load(config.mesh_source(), comm, config.mesh.h or None)
     rho0 = nodes.density(config.field_source(config.rho0.value, "rho0.value"), "rho0.value")
-    kernel = config.kernel.build(nodes.dim)
-    return BUILDERS[model_kind(config)](config, nodes, rho0, kernel)
+    return nodes, rho0, config.kernel.build(nodes.dim)
+
+
+def build(config: RunConfig, comm: MPI.Comm, prepared=None, kind: str | None = None) -> Setup:
+    """The model chosen by the config (or `kind`), on `prepared` = prepare(config) if given."""
+    kind = model_kind(config) if kind is None else kind
+    nodes, rho0, kernel = prepare(config, comm) if prepared is None else prepared
+    return BUILDERS[kind](config, nodes, rho0, kernel)
 
 
 def run(config: RunConfig, out_dir: Path | str | None = None, comm: MPI.Comm | None = None) -> dict:

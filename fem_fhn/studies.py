@@ -149,3 +149,135 @@ def limit_plot(result: dict, out_png: Path) -> Path:
     ax.set_title("Hydrodynamic limit: kinetic → macroscopic")
     ax.legend(fontsize=8)
     return save(fig, out_png)
+
+
+def compare(
+    config_path: str | Path, ns: list[int], out_dir: str | Path, comm: MPI.Comm | None = None
+) -> dict:
+    """Network (for each n) against the kinetic and macroscopic models on one setup.
+
+    The config holds a [network] table (ε, profile, neighbours, seed, ...) and optionally a
+    [kinetic] table. For each n the short-range radius is r(n) = `radius_for(n, neighbours)`
+    (about `neighbours` particles within r: r ∝ n^{-1/d}), unless [network] radius is a number;
+    the particles' initial spread is the kinetic (σ_v, σ_w) when [kinetic] is given. The
+    macroscopic model runs with RK4 at the network's Δt. At every output time the distance
+    D = (∫ρ0(|V_a − V_b|² + |W_a − W_b|²)/2)^{1/2} between moments on the mesh is recorded.
+
+    Writes compare.csv (model, n, r, t, distance to the macroscopic and to the kinetic moments),
+    compare.json (sup_t distances per n, fitted log-log slopes against n, r(n)) and compare.png.
+    """
+    from dataclasses import replace
+
+    from fem_fhn.analysis import convergence_rate, relative_entropy
+    from fem_fhn.runner import prepare
+
+    comm = MPI.COMM_WORLD if comm is None else comm
+    ns = sorted({int(n) for n in ns})
+    if not ns or min(ns) < 2:
+        raise ConfigError(f"--n {ns} is not allowed: particle counts >= 2")
+    config = load_config(config_path)
+    if config.network is None:
+        raise ConfigError(f"{config_path}: compare needs a [network] table")
+    out = Path(out_dir)
+    check_output_dir(out)
+    prepared = prepare(config, comm)
+    nodes, rho0, _ = prepared
+    times = np.linspace(0.0, config.time.t_end, config.time.n_outputs + 1)
+    references = {}  # name -> list of (V, W) at the output times
+    net = config.network
+    if config.kinetic is not None:
+        kin = build(replace(config, network=None), comm, prepared, "kinetic")
+        references["kinetic"] = _history(kin, times)
+        net = replace(net, spread_v=config.kinetic.sigma_v, spread_w=config.kinetic.sigma_w)
+    dt = config.time.dt
+    macro_time = replace(config.time, scheme="rk4")
+    macro = build(
+        replace(config, network=None, kinetic=None, time=macro_time), comm, prepared, "macro"
+    )
+    references["macro"] = _history(macro, times)
+
+    def distance(a, b) -> float:
+        H = relative_entropy(nodes.masses, rho0, a[0], a[1], b[0], b[1], comm)
+        return float(np.sqrt(max(H, 0.0)))
+
+    rows, result = [], {"config": str(config_path), "dt": dt, "n": ns, "radius": [], "sup": {}}
+    if "kinetic" in references:
+        d = [
+            distance(k, m) for k, m in zip(references["kinetic"], references["macro"], strict=True)
+        ]
+        rows += [("kinetic", "", "", t, di, "") for t, di in zip(times, d, strict=True)]
+        result["kinetic_vs_macro_sup"] = max(d)
+    for n in ns:
+        if comm.rank == 0:
+            log.info("compare: network n = %d", n)
+        setup = build(
+            replace(config, kinetic=None, network=replace(net, n=n)), comm, prepared, "network"
+        )
+        history = _history(setup, times)
+        radius = setup.info["radius"]
+        result["radius"].append(radius)
+        dist = {
+            name: [distance(h, r) for h, r in zip(history, ref, strict=True)]
+            for name, ref in references.items()
+        }
+        for name, values in dist.items():
+            result["sup"].setdefault(name, []).append(max(values))
+        for k, t in enumerate(times):
+            rows.append(
+                (
+                    "network",
+                    n,
+                    radius,
+                    t,
+                    dist["macro"][k],
+                    dist.get("kinetic", [""] * len(times))[k],
+                )
+            )
+    if len(ns) >= 2:
+        result["slope"] = {
+            name: convergence_rate(ns, sup).rate
+            for name, sup in result["sup"].items()
+            if all(s > 0 for s in sup)
+        }
+    if comm.rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "compare.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["model", "n", "r", "t", "distance_to_macro", "distance_to_kinetic"])
+            writer.writerows(rows)
+        result["plot"] = str(compare_plot(result, out / "compare.png"))
+    write_json(out / "compare.json", result, comm)
+    return result
+
+
+def _history(setup, times: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Nodal (V, W) of a built model at the output times."""
+    y, out = setup.y0, []
+    for k, t in enumerate(times):
+        if k > 0:
+            _, y, _ = setup.integrator.advance(setup.model, times[k - 1], y, t)
+        fields = setup.model.fields_of(y)
+        out.append((fields["V"].copy(), fields["W"].copy()))
+    return out
+
+
+def compare_plot(result: dict, out_png: Path) -> Path:
+    """log-log sup_t distance of the network moments against n, with an n^{-1/2} guide."""
+    from fem_fhn.plot import figure, save
+
+    ns = np.array(result["n"], dtype=float)
+    fig = figure((6.4, 4.8))
+    ax = fig.subplots()
+    for name, sup in result["sup"].items():
+        slope = result.get("slope", {}).get(name)
+        label = f"network vs {name}" + ("" if slope is None else f" (slope {slope:.2f})")
+        ax.loglog(ns, sup, "o-", label=label)
+    first = max(s[0] for s in result["sup"].values())
+    ax.loglog(ns, first * (ns / ns[0]) ** -0.5, "k--", label="n^(-1/2)")
+    if "kinetic_vs_macro_sup" in result:
+        ax.axhline(result["kinetic_vs_macro_sup"], color="grey", ls=":", label="kinetic vs macro")
+    ax.set_xlabel("n (neurons)")
+    ax.set_ylabel("sup_t D(moments)")
+    ax.set_title("Network → mean field")
+    ax.legend(fontsize=8)
+    return save(fig, out_png)

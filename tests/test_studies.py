@@ -196,3 +196,46 @@ V_star = 0.7071067811865476
     assert json.loads((tmp_path / "d" / "dispersion.json").read_text())["k_max"] == pytest.approx(
         17.918, abs=0.01
     )
+
+
+def test_compare_network_approaches_mean_field(tmp_path):
+    config = tmp_path / "compare.toml"
+    config.write_text("""
+[mesh]
+source = "interval"
+h = 0.5
+[rho0]
+value = "1 + 0.5*cos(pi*x/5)"
+[kernel]
+type = "gaussian"
+width = 1.5
+[initial]
+V = "-0.5 + 1.5/(1 + exp((x - 3)/0.7))"
+W = "-0.2 + 0.05*x"
+[kinetic]
+eps = 0.05
+n_v = 32
+n_w = 16
+sigma_v = 0.2
+sigma_w = 0.1
+[network]
+eps = 0.05
+neighbours = 20
+[time]
+t_end = 0.4
+dt = 0.002
+scheme = "imex-ars222"
+n_outputs = 2
+""")
+    out = tmp_path / "out"
+    assert main(["compare", str(config), "--n", "300", "1000", "3000", "--out", str(out)]) == 0
+    result = json.loads((out / "compare.json").read_text())
+    assert result["radius"] == pytest.approx([10 / 30, 10 / 100, 10 / 300])  # r ∝ 1/n in 1D
+    for name in ("macro", "kinetic"):
+        sup = np.array(result["sup"][name])
+        assert np.all(np.diff(sup) < 0), (name, sup)
+        assert -0.8 < result["slope"][name] < -0.3  # about n^(-1/2)
+    with open(out / "compare.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["model"] for r in rows} == {"kinetic", "network"} and len(rows) == 3 + 3 * 3
+    assert (out / "compare.png").stat().st_size > 10_000
