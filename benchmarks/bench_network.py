@@ -1,0 +1,489 @@
+"""Benchmark of the FitzHugh–Nagumo network (`fem_fhn.network`) with dense and fast long-range Ψ.
+
+Problem: n neurons sampled from ρ0 = 1 on the unit square (``sample_particles`` on the P1 nodes
+of ``dolfinx.mesh.create_unit_square(comm, 32, 32)``, seed 1, weights ω = 1/n), the long-range
+kernel Ψ = ``fem_fhn.kernels.Gaussian(width=0.05, dim=2)``, ε = 1e-3 and the short-range bump
+graph of radius r = ``radius_for(nodes, rho0, n, neighbours=30)`` = (30/(π n))^{1/2} (or a fixed
+``--radius``), ``FHNParameters()`` defaults, the initial state
+``initial_state(particles, "tanh((x - 0.5)/0.1)", -0.3, spread=(0.05, 0), seed=2)`` and the IMEX
+ARS(2,2,2) integrator ``make_network_integrator("imex-ars222", dt=0.05)`` (per step: two explicit
+evaluations, each one long-range apply, and two PETSc CG solves of the graph system).
+The model is ``NetworkFHN.from_particles(particles, params, psi, eps, radius, method, tol)``;
+``--methods`` picks the long-range methods among dense, sparse, nufft, hmatrix (those missing
+from ``fem_fhn.nonlocal_.METHODS`` are skipped with a message; dense only for n ≤
+``--dense-max`` = 20 000, as it stores 8 n² bytes), plus "none" (Ψ = 0: the short-range graph
+alone, the floor of the step cost). The fast methods use ``--tol`` (default 1e-6). "sparse"
+needs a compactly supported kernel: with the Gaussian it is recorded as "not applicable" (the
+message of its ParameterError).
+
+Measured per (n, method), each case in its own ``mpirun`` process (``ru_maxrss`` is a high-water
+mark), times as the max over ranks:
+
+- sampling time (``sample_particles``), graph build time and operator build time
+  (``info()["build_time_s"]`` of the graph and of the operator), and the whole
+  ``from_particles`` call (which also sets up the particle → mesh deposit);
+- apply time: median of ``--repeat`` calls of ``op.apply(v)`` after 2 warm-ups, each after
+  ``comm.Barrier()``;
+- explicit time: median of the same number of ``model.explicit(t, y)`` calls;
+- step time: median over ``--steps`` IMEX steps (``--big-steps`` for n ≥ 500 000; one
+  ``advance`` to t + dt each) after a first step, reported separately, that also assembles
+  the PETSc matrix and sets up the CG solver; the mean number of CG iterations per solve;
+  solve ≈ (step − 2 explicit)/2;
+- accuracy: max over sampled rows i (64 per rank) of |(K v)_i − Σ_j Ψ_ij ω_j v_j| divided by
+  the max over the same rows of Σ_j |Ψ_ij| ω_j |v_j| (the measure of ``make_operator``'s tol),
+  the sums taken directly;
+- peak resident memory per rank (``ru_maxrss``) and the operator's stored bytes per rank.
+
+Threads: NUMBA_NUM_THREADS, OMP_NUM_THREADS (finufft, OpenMP) and OPENBLAS_NUM_THREADS are the
+caller's unless ``--threads N`` sets all three for every case; the JSON records them per case.
+
+Targets: at n = 10^5 one IMEX step costs ≤ 0.5 s with a fast method (sparse, nufft or hmatrix;
+the best one counts), and at n = 10^4 one long-range apply with the best fast method is ≥ 10×
+faster than the dense apply.
+
+Usage::
+
+    python benchmarks/bench_network.py                  # n = 1e4, 2e4, 1e5, 1e6; all methods
+    python benchmarks/bench_network.py --sizes 10000 100000 --methods dense nufft hmatrix
+
+The driver launches ``mpirun -n R python benchmarks/bench_network.py --case JSON`` (the mpirun
+next to ``sys.executable``) per case, collects the JSON line each case prints on rank 0 (a case
+that fails or runs past ``--case-timeout`` is recorded with its error and the run goes on),
+prints a table and writes ``benchmarks/results/bench_network.json`` (cases, metadata, targets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_SIZES = [10_000, 20_000, 100_000, 1_000_000]
+ALL_METHODS = ("dense", "sparse", "nufft", "hmatrix", "none")
+FAST_METHODS = ("sparse", "nufft", "hmatrix")
+KERNEL_WIDTH = 0.05
+EPS = 1e-3
+NEIGHBOURS = 30
+DT = 0.05
+MESH_CELLS = 32
+SAMPLE_SEED = 1
+STATE_SEED = 2
+WARMUP = 2
+ERROR_ROWS = 64
+BIG_N = 500_000
+TARGET_STEP_N = 100_000
+TARGET_STEP_S = 0.5
+TARGET_APPLY_N = 10_000
+TARGET_APPLY_SPEEDUP = 10.0
+JSON_MARKER = "BENCH_NETWORK_JSON "
+RESULTS = Path(__file__).resolve().parent / "results" / "bench_network.json"
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+# --------------------------------------------------------------------------- one case (under MPI)
+
+
+def _max_rss_mb() -> float:
+    """High-water resident set size of this process in MB (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+
+
+def _timed(comm, call, repeat: int, warmup: int = 0) -> tuple[float, list[float]]:
+    """Median (and all) of `repeat` timed calls after `warmup` untimed ones, max over ranks."""
+    from mpi4py import MPI
+
+    for _ in range(warmup):
+        call()
+    times = np.empty(repeat)
+    for k in range(repeat):
+        comm.Barrier()
+        start = time.perf_counter()
+        call()
+        times[k] = time.perf_counter() - start
+    comm.Allreduce(MPI.IN_PLACE, times, op=MPI.MAX)
+    return float(np.median(times)), times.tolist()
+
+
+def _relative_error(comm, op, positions, weights, v, kernel) -> float:
+    """max over sampled rows |K̃v − Kv| / max_i Σ_j |Ψ_ij| ω_j |v_j| (direct sums)."""
+    from mpi4py import MPI
+    from scipy.spatial.distance import cdist
+
+    from fem_fhn.parallel import gather_rows
+
+    approx = op.apply(v)
+    all_x = gather_rows(comm, positions)
+    all_wv = gather_rows(comm, weights * v)
+    n = positions.shape[0]
+    rows = np.unique(np.linspace(0, n - 1, min(ERROR_ROWS, n)).round().astype(int)) if n else []
+    err, scale = 0.0, 0.0
+    for i0 in range(0, len(rows), 8):
+        block = rows[i0 : i0 + 8]
+        psi = kernel(cdist(positions[block], all_x))
+        err = max(err, float(np.max(np.abs(approx[block] - psi @ all_wv))))
+        scale = max(scale, float(np.max(np.abs(psi) @ np.abs(all_wv))))
+    err = comm.allreduce(err, op=MPI.MAX)
+    scale = comm.allreduce(scale, op=MPI.MAX)
+    return err / scale if scale > 0 else 0.0
+
+
+def run_case(spec: dict) -> None:
+    """Build the network for spec['n'] and spec['method'], time it, print one JSON line."""
+    from mpi4py import MPI
+
+    from fem_fhn import kernels
+    from fem_fhn._fenics import dolfinx
+    from fem_fhn.mesh import NodalMesh
+    from fem_fhn.network import (
+        NetworkFHN,
+        initial_state,
+        make_network_integrator,
+        radius_for,
+        sample_particles,
+    )
+    from fem_fhn.params import FHNParameters, ParameterError
+
+    comm = MPI.COMM_WORLD
+    n, method = spec["n"], spec["method"]
+    nodes = NodalMesh.from_mesh(dolfinx.mesh.create_unit_square(comm, MESH_CELLS, MESH_CELLS))
+    rho0 = np.ones(nodes.n_owned)
+    result: dict = {"n": n, "method": method, "ranks": comm.size, "tol": spec["tol"]}
+
+    comm.Barrier()
+    start = time.perf_counter()
+    particles = sample_particles(nodes, rho0, n, seed=SAMPLE_SEED)
+    result["sample_s"] = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
+    radius = spec["radius"] or radius_for(nodes, rho0, n, neighbours=NEIGHBOURS)
+    psi = None if method == "none" else kernels.Gaussian(width=KERNEL_WIDTH, dim=2)
+    params = FHNParameters()
+
+    comm.Barrier()
+    start = time.perf_counter()
+    try:
+        model = NetworkFHN.from_particles(
+            particles,
+            params,
+            psi,
+            eps=EPS,
+            radius=radius,
+            method="dense" if method == "none" else method,
+            tol=spec["tol"],
+        )
+    except ParameterError as err:
+        if comm.rank == 0:
+            result.update({"status": "not applicable", "error": str(err)})
+            print(JSON_MARKER + json.dumps(result), flush=True)
+        return
+    result["construct_s"] = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
+    graph = model.graph.info()
+    result.update(
+        {
+            "status": "ok",
+            "radius": radius,
+            "graph_build_s": graph["build_time_s"],
+            "edges": graph["edges"],
+            "mean_neighbours": graph["mean_neighbours"],
+            "n_local_max": int(comm.allreduce(particles.n_owned, op=MPI.MAX)),
+        }
+    )
+    y = initial_state(particles, "tanh((x - 0.5)/0.1)", -0.3, spread=(0.05, 0.0), seed=STATE_SEED)
+    repeat = spec["repeat"]
+    if model.op is not None:
+        info = model.op.info()
+        result["op_build_s"] = float(info["build_time_s"])
+        result["op_mb_per_rank"] = info.get("memory_bytes_per_rank_max", 0) / 1e6
+        result["op_info"] = {k: v for k, v in info.items() if isinstance(v, int | float | str)}
+        v = np.ascontiguousarray(y[0])
+        result["apply_s"], result["apply_s_all"] = _timed(
+            comm, lambda: model.op.apply(v), repeat, WARMUP
+        )
+        result["rel_error"] = _relative_error(
+            comm, model.op, particles.positions, particles.weights, v, psi
+        )
+    result["explicit_s"], _ = _timed(comm, lambda: model.explicit(0.0, y), repeat, 1)
+
+    integrator = make_network_integrator("imex-ars222", dt=DT)
+    comm.Barrier()
+    start = time.perf_counter()
+    _, y, _ = integrator.advance(model, 0.0, y, DT)
+    result["first_step_s"] = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
+    setup_iterations = integrator.info()["ksp_iterations"]
+    state = {"y": y, "t": DT}
+
+    def step() -> None:
+        state["t"], state["y"], _ = integrator.advance(
+            model, state["t"], state["y"], state["t"] + DT
+        )
+
+    result["step_s"], result["step_s_all"] = _timed(comm, step, spec["steps"])
+    info = integrator.info()
+    solves = max(info["ksp_solves"] - 2, 1)
+    result["cg_iterations_per_solve"] = (info["ksp_iterations"] - setup_iterations) / solves
+    result["solve_s_est"] = max(0.0, (result["step_s"] - 2 * result["explicit_s"]) / 2)
+    finite = comm.allreduce(bool(np.all(np.isfinite(state["y"]))), op=MPI.LAND)
+    result["finite"] = bool(finite)
+    if not finite:
+        result["status"] = "non-finite state"
+    result["peak_rss_mb_per_rank"] = comm.allreduce(_max_rss_mb(), op=MPI.MAX)
+    import numba
+
+    result["numba_threads"] = int(numba.get_num_threads())
+    result.update({k.lower(): os.environ.get(k) for k in THREAD_VARIABLES})
+    if comm.rank == 0:
+        result["mpi_library"] = MPI.Get_library_version().splitlines()[0].strip()
+        print(JSON_MARKER + json.dumps(result), flush=True)
+
+
+# --------------------------------------------------------------------------- driver (serial)
+
+
+def _mpirun() -> str:
+    mpirun = Path(sys.executable).parent / "mpirun"
+    if not mpirun.exists():
+        sys.exit(f"mpirun not found next to {sys.executable}")
+    return str(mpirun)
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _launch(spec: dict, ranks: int, timeout: float, threads: int | None) -> dict:
+    """Run one case under mpirun; threads sets the thread variables (None: the caller's)."""
+    cmd = [_mpirun(), "-n", str(ranks), sys.executable, str(Path(__file__).resolve())]
+    cmd += ["--case", json.dumps(spec, separators=(",", ":"))]
+    env = dict(os.environ)
+    prefix = ""
+    if threads is not None:
+        env.update({k: str(threads) for k in THREAD_VARIABLES})
+        prefix = " ".join(f"{k}={threads}" for k in THREAD_VARIABLES) + " "
+    command = prefix + " ".join(cmd)
+    base = {"n": spec["n"], "method": spec["method"], "ranks": ranks, "command": command}
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env=env, check=False, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return {**base, "status": f"timeout after {timeout:g} s", "process_wall_s": timeout}
+    elapsed = time.perf_counter() - start
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(JSON_MARKER)]
+    if proc.returncode != 0 or len(lines) != 1:
+        return {
+            **base,
+            "status": f"failed (exit {proc.returncode})",
+            "error": _tail(proc.stderr or proc.stdout),
+            "process_wall_s": elapsed,
+        }
+    result = json.loads(lines[0][len(JSON_MARKER) :])
+    return {**result, "command": command, "process_wall_s": elapsed}
+
+
+COLUMNS = [
+    ("n", "n", "{:d}"),
+    ("method", "method", "{}"),
+    ("ranks", "ranks", "{:d}"),
+    ("r", "radius", "{:.4f}"),
+    ("nbrs", "mean_neighbours", "{:.1f}"),
+    ("sample s", "sample_s", "{:.2f}"),
+    ("graph s", "graph_build_s", "{:.2f}"),
+    ("op build s", "op_build_s", "{:.2f}"),
+    ("apply ms", "apply_ms", "{:.2f}"),
+    ("rel err", "rel_error", "{:.1e}"),
+    ("1st step s", "first_step_s", "{:.3f}"),
+    ("step s", "step_s", "{:.3f}"),
+    ("CG it", "cg_iterations_per_solve", "{:.1f}"),
+    ("solve s", "solve_s_est", "{:.3f}"),
+    ("op MB/rank", "op_mb_per_rank", "{:.0f}"),
+    ("peak MB/rank", "peak_rss_mb_per_rank", "{:.0f}"),
+    ("status", "status", "{}"),
+]
+
+
+def format_table(columns: list[tuple[str, str, str]], rows: list[dict]) -> str:
+    """Fixed-width Markdown table; columns are (header, key, format); '-' where missing."""
+    header = [name for name, _, _ in columns]
+    body = [
+        [fmt.format(r[key]) if r.get(key) is not None else "-" for _, key, fmt in columns]
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(header)]
+    lines = ["| " + " | ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)) + " |"]
+    lines.append("|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|")
+    for row in body:
+        lines.append("| " + " | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) + " |")
+    return "\n".join(lines)
+
+
+def _ok(results: list[dict], n: int, methods) -> list[dict]:
+    return [r for r in results if r["n"] == n and r["method"] in methods and r["status"] == "ok"]
+
+
+def evaluate_targets(results: list[dict]) -> dict:
+    """Pass/fail per target (None where the cases it needs did not run)."""
+    targets = {}
+    fast = _ok(results, TARGET_STEP_N, FAST_METHODS)
+    best = min(fast, key=lambda r: r["step_s"], default=None)
+    targets["step_1e5_fast"] = {
+        "description": f"IMEX step time at n = {TARGET_STEP_N} with the best fast method (s)",
+        "value": None if best is None else best["step_s"],
+        "threshold": TARGET_STEP_S,
+        "relation": "<=",
+        "met": None if best is None else bool(best["step_s"] <= TARGET_STEP_S),
+        "note": "" if best is None else f"method {best['method']} on {best['ranks']} rank(s)",
+    }
+    dense = _ok(results, TARGET_APPLY_N, ("dense",))
+    fast = _ok(results, TARGET_APPLY_N, FAST_METHODS)
+    best = min(fast, key=lambda r: r["apply_s"], default=None)
+    speedup, note = None, ""
+    if dense and best is not None:
+        same = [d for d in dense if d["ranks"] == best["ranks"]] or dense
+        speedup = same[0]["apply_s"] / best["apply_s"]
+        note = f"dense {1e3 * same[0]['apply_s']:.2f} ms / {best['method']} "
+        note += f"{1e3 * best['apply_s']:.2f} ms, {best['ranks']} rank(s)"
+    targets["apply_1e4_speedup"] = {
+        "description": f"dense apply / best fast apply at n = {TARGET_APPLY_N}",
+        "value": speedup,
+        "threshold": TARGET_APPLY_SPEEDUP,
+        "relation": ">=",
+        "met": None if speedup is None else bool(speedup >= TARGET_APPLY_SPEEDUP),
+        "note": note,
+    }
+    return targets
+
+
+def run_driver(args) -> None:
+    from fem_fhn.nonlocal_ import METHODS
+
+    start = time.perf_counter()
+    results = []
+    skipped = []
+    for n in args.sizes:
+        for method in args.methods:
+            if method != "none" and method not in METHODS:
+                msg = f"method {method!r} skipped: not in fem_fhn.nonlocal_.METHODS"
+                skipped.append({"n": n, "method": method, "reason": msg})
+                print(f"n = {n:8d} {method:8s}: {msg}", flush=True)
+                continue
+            if method == "dense" and n > args.dense_max:
+                msg = f"dense skipped for n > --dense-max = {args.dense_max} (8 n^2 bytes)"
+                skipped.append({"n": n, "method": method, "reason": msg})
+                print(f"n = {n:8d} {method:8s}: {msg}", flush=True)
+                continue
+            for ranks in args.ranks:
+                spec = {
+                    "n": n,
+                    "method": method,
+                    "tol": args.tol,
+                    "radius": args.radius,
+                    "repeat": args.repeat,
+                    "steps": args.big_steps if n >= BIG_N else args.steps,
+                }
+                print(f"n = {n:8d} {method:8s} on {ranks} rank(s) ...", end=" ", flush=True)
+                result = _launch(spec, ranks, args.case_timeout, args.threads)
+                if result.get("apply_s") is not None:
+                    result["apply_ms"] = 1e3 * result["apply_s"]
+                print(f"{result['status']} ({result['process_wall_s']:.1f} s)", flush=True)
+                if result["status"] != "ok" and result.get("error"):
+                    print("    " + result["error"].replace("\n", "\n    "), flush=True)
+                results.append(result)
+    radius = (
+        f"r = {args.radius:g}" if args.radius else f"r = radius_for(n, neighbours={NEIGHBOURS})"
+    )
+    print(
+        f"\n## network: unit square, rho0 = 1, Psi = Gaussian(width={KERNEL_WIDTH}), "
+        f"eps = {EPS:g}, {radius}, IMEX ARS222 dt = {DT}, tol = {args.tol:g}\n"
+    )
+    if results:
+        print(format_table(COLUMNS, results))
+    targets = evaluate_targets(results)
+    print("\n## targets\n")
+    for name, t in targets.items():
+        status = {True: "met", False: "NOT met", None: "not run"}[t["met"]]
+        value = "-" if t["value"] is None else f"{t['value']:.3g}"
+        note = f"; {t['note']}" if t["note"] else ""
+        print(
+            f"- {name}: {t['description']} = {value} ({t['relation']} {t['threshold']:g}): "
+            f"{status}{note}"
+        )
+    import numba
+    import scipy
+
+    meta = {
+        "benchmark": "bench_network",
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "hostname": socket.gethostname(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "numba": numba.__version__,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "caller_threads": {k: os.environ.get(k) for k in THREAD_VARIABLES},
+        "threads_option": args.threads,
+        "available_methods": sorted(METHODS),
+        "kernel": f"fem_fhn.kernels.Gaussian(width={KERNEL_WIDTH}, dim=2)",
+        "eps": EPS,
+        "radius_rule": radius,
+        "graph_profile": "bump",
+        "integrator": f"imex-ars222, dt = {DT}",
+        "tol": args.tol,
+        "mesh": f"create_unit_square({MESH_CELLS}, {MESH_CELLS}), rho0 = 1",
+        "seeds": {"sample": SAMPLE_SEED, "state": STATE_SEED},
+        "skipped": skipped,
+        "total_time_s": time.perf_counter() - start,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"metadata": meta, "targets": targets, "cases": results}
+    args.output.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"\nwrote {args.output} ({meta['total_time_s']:.0f} s in all)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=DEFAULT_SIZES, help="values of n")
+    parser.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=list(ALL_METHODS))
+    parser.add_argument("--ranks", type=int, nargs="+", default=[1], help="MPI ranks")
+    parser.add_argument("--dense-max", type=int, default=20_000, help="largest n for dense")
+    parser.add_argument("--tol", type=float, default=1e-6, help="tolerance of the fast methods")
+    parser.add_argument("--radius", type=float, default=None, help="fixed r (default: r(n))")
+    parser.add_argument("--repeat", type=int, default=10, help="timed applies")
+    parser.add_argument("--steps", type=int, default=5, help="timed IMEX steps")
+    parser.add_argument(
+        "--big-steps", type=int, default=2, help=f"timed IMEX steps for n >= {BIG_N}"
+    )
+    parser.add_argument("--case-timeout", type=float, default=600.0, help="seconds per case")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="NUMBA/OMP/OPENBLAS_NUM_THREADS of every case (default: as set by the caller)",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON result file")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads = {args.threads} must be >= 1")
+    if min(args.repeat, args.steps, args.big_steps) < 1:
+        parser.error("--repeat, --steps and --big-steps must be >= 1")
+    if args.radius is not None and not (args.radius > 0 and math.isfinite(args.radius)):
+        parser.error(f"--radius = {args.radius} must be > 0")
+    if args.case is not None:
+        run_case(json.loads(args.case))
+    else:
+        run_driver(args)
+
+
+if __name__ == "__main__":
+    main()
