@@ -1,6 +1,7 @@
 """The `fem-fhn` command.
 
     fem-fhn run [CONFIG] [--out DIR]      run a simulation (the bundled default without CONFIG)
+    fem-fhn run CONFIG --restart DIR      continue the run in DIR from its checkpoint
     fem-fhn validate CONFIG               check a config and exit
     fem-fhn neuron [--a A ...] --out PNG  phase plane of the single neuron
     fem-fhn mesh NAME [--h H] --out FILE  write a bundled domain's mesh as .msh
@@ -8,8 +9,16 @@
     fem-fhn limit-study CONFIG --eps E1 E2 ... --out DIR   kinetic → macroscopic as ε → 0
     fem-fhn compare CONFIG --n N1 N2 ... --out DIR         network → kinetic/macroscopic as n → ∞
 
-Exit codes: 0 success, 1 bad input (the message names the key, value and what is allowed),
-2 runtime failure (e.g. the solution became non-finite).
+Exit codes:
+    0    success
+    1    bad input: the one-line message names the key, the value and what is allowed; nothing
+         is written to the output folder
+    2    runtime failure (e.g. the solution became non-finite): the message names the time, the
+         step and likely causes; the last good state is saved as a checkpoint
+    130  `fem-fhn run` stopped by SIGINT (Ctrl-C), 143 by SIGTERM (128 + the signal number):
+         a checkpoint is written, the output files are closed, summary.json says
+         "status": "interrupted"; continue with `fem-fhn run CONFIG --restart DIR`.
+         A second signal ends the process at once (no checkpoint).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import sys
 from mpi4py import MPI
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_RUNTIME = 0, 1, 2
+EXIT_SIGNAL = 128  # + the signal number: 130 SIGINT, 143 SIGTERM
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("config", nargs="?", help="TOML config (default: the bundled demo)")
     run.add_argument("--out", help="output folder (default: [output] dir of the config)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or info log")
+    run.add_argument(
+        "--restart",
+        metavar="DIR",
+        help="continue from the checkpoint of the run in DIR (output to DIR unless --out)",
+    )
 
     val = sub.add_parser("validate", help="validate a TOML config and exit")
     val.add_argument("config")
@@ -93,7 +108,7 @@ def _cmd_limit_study(args) -> None:
         )
 
 
-def _cmd_run(args) -> None:
+def _cmd_run(args) -> int:
     from fem_fhn.config import load_config
     from fem_fhn.runner import run
 
@@ -102,15 +117,26 @@ def _cmd_run(args) -> None:
         from dataclasses import replace
 
         config = replace(config, output=replace(config.output, progress=False))
-    summary = run(config, args.out)
+    summary = run(config, args.out, restart=args.restart)
+    out = summary.get("output", args.out or config.output.dir)
+    if summary.get("status") == "interrupted":
+        if MPI.COMM_WORLD.rank == 0:
+            where = summary.get("checkpoint", {})
+            print(
+                f"fem-fhn: interrupted by {summary['signal']} at t = {where.get('t', 0.0):g} "
+                f"(step {where.get('steps', 0)}); checkpoint in {where.get('dir')}; continue "
+                f"with: fem-fhn run {args.config or ''} --restart {out}",
+                file=sys.stderr,
+            )
+        return EXIT_SIGNAL + int(summary["signal_number"])
     if MPI.COMM_WORLD.rank == 0 and not args.quiet:
-        out = args.out or config.output.dir
         final = summary["final"]
         print(
             f"done: {summary['time']['steps']} steps in {summary['time']['wall_time_s']:.1f} s "
             f"on {summary['ranks']} rank(s); V in [{final['min_V']:.3f}, {final['max_V']:.3f}]; "
             f"output in {out}/ (fields.bp, fields.xdmf, vtk/fields.pvd, V.png, V.gif, summary.json)"
         )
+    return EXIT_OK
 
 
 def _cmd_validate(args) -> None:
@@ -172,12 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
     except (ParameterError, ValueError, FileNotFoundError) as err:
         return _fail(rank, err, EXIT_BAD_INPUT)
     except (SimulationError, FloatingPointError, RuntimeError) as err:
         return _fail(rank, err, EXIT_RUNTIME)
-    return EXIT_OK
+    return code or EXIT_OK
 
 
 def _fail(rank: int, err: Exception, code: int) -> int:

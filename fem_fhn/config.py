@@ -14,6 +14,7 @@ Expressions (ρ0, initial data, stimulus) are parsed by `fem_fhn.expressions` �
     [time]      t_end, dt, scheme, n_outputs, rtol, atol
     [solver]    form = "V"
     [output]    dir, formats, png, gif, progress
+    [checkpoint] every, dir, signal_steps    # see fem_fhn.checkpoint
 """
 
 from __future__ import annotations
@@ -131,6 +132,32 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class CheckpointConfig:
+    """The [checkpoint] table (`fem_fhn.checkpoint`): a checkpoint every `every` output times
+    (0: only at the end, when stopped by SIGINT/SIGTERM and before a failure), in the folder `dir`
+    inside the output folder; a stop request is looked at every `signal_steps` time steps of the
+    fixed-step schemes (0: at output times only; see `fem_fhn.simulation`)."""
+
+    every: int = 10
+    dir: str = "checkpoint"
+    signal_steps: int = 10
+
+    def __post_init__(self):
+        require(
+            self.every >= 0, "checkpoint.every", self.every, "an integer >= 0 (0: only at the end)"
+        )
+        parts = Path(self.dir).parts
+        ok = bool(parts) and not Path(self.dir).is_absolute() and ".." not in parts
+        ok = ok and parts[0] not in (".", "vtk", "particles", "fields.bp", *_RUN_FILES)
+        allowed = "a folder name inside the output folder (relative, no '..')"
+        require(ok, "checkpoint.dir", self.dir, allowed)
+        require(self.signal_steps >= 0, "checkpoint.signal_steps", self.signal_steps, ">= 0")
+
+
+_RUN_FILES = ("diagnostics.csv", "summary.json", "fields.xdmf", "fields.h5")
+
+
+@dataclass(frozen=True)
 class NetworkConfig:
     """The [network] table: n neurons sampled from ρ0, Φ = Ψ + (1/ε) χ_r (see fem_fhn.network)."""
 
@@ -233,7 +260,8 @@ class DispersionConfig:
 
     k runs over [0, k_max] (k_max = 0: 10 / kernel width) in n_k points, around the homogeneous
     state V_star ("rest": the stable equilibrium) with density rho, for kernels in dimension dim;
-    `map` = {param1, range1 = [lo, hi], param2, range2, n} adds a parameter-plane map.
+    `map` = {param1, range1 = [lo, hi], param2, range2, n} adds a parameter-plane map. With a
+    [kinetic] table the kinetic eigenvalues are computed at n_k_kinetic points of [0, k_max].
     """
 
     dim: int = 2
@@ -242,11 +270,15 @@ class DispersionConfig:
     rho: float = 1.0
     V_star: float | str = "rest"
     map: dict = field(default_factory=dict)
+    n_k_kinetic: int = 20
 
     def __post_init__(self):
         require(self.dim in (1, 2, 3), "dispersion.dim", self.dim, "1, 2 or 3")
         require(self.k_max >= 0, "dispersion.k_max", self.k_max, "a wavenumber > 0 (0: auto)")
         require(self.n_k >= 2, "dispersion.n_k", self.n_k, "an integer >= 2")
+        require(
+            self.n_k_kinetic >= 1, "dispersion.n_k_kinetic", self.n_k_kinetic, "an integer >= 1"
+        )
         require(self.rho >= 0, "dispersion.rho", self.rho, "a density >= 0")
         ok = self.V_star == "rest" or isinstance(self.V_star, float)
         require(ok, "dispersion.V_star", self.V_star, 'a number or "rest"')
@@ -275,6 +307,7 @@ class KernelConfig:
     """The [kernel] table, passed to `kernels.make_kernel` with the mesh dimension."""
 
     spec: dict = field(default_factory=lambda: {"type": "gaussian", "width": 0.1})
+    allow_negative: bool = False  # Psi < 0 somewhere is refused by `fem-fhn run` unless true
 
     def build(self, dim: int):
         return kernels.make_kernel({**self.spec, "dim": dim})
@@ -294,6 +327,7 @@ class RunConfig:
     time: TimeConfig = TimeConfig()
     solver: SolverConfig = SolverConfig()
     output: OutputConfig = OutputConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
     network: NetworkConfig | None = None
     kinetic: KineticConfig | None = None
     dispersion: DispersionConfig | None = None
@@ -329,6 +363,7 @@ SECTIONS = {
     "time": TimeConfig,
     "solver": SolverConfig,
     "output": OutputConfig,
+    "checkpoint": CheckpointConfig,
     "network": NetworkConfig,
     "kinetic": KineticConfig,
     "dispersion": DispersionConfig,
@@ -380,13 +415,17 @@ def _build_section(name: str, cls, table) -> object:
         raise ConfigError(f"[{name}] must be a table, got {table!r}")
     if cls is KernelConfig:
         spec = dict(table)
+        allow_negative = spec.pop("allow_negative", False)
+        ok = isinstance(allow_negative, bool)
+        require(ok, "kernel.allow_negative", allow_negative, "true or false")
         if "dim" in spec:
             raise ConfigError("kernel.dim is not allowed: the dimension is the mesh's")
         try:
             kernels.make_kernel({**spec, "dim": 2})  # validates type, keys and values
         except ParameterError as err:
-            raise ConfigError(str(err)) from None
-        return KernelConfig(spec)
+            msg = str(err)
+            raise ConfigError(msg if msg.startswith("kernel") else f"kernel.{msg}") from None
+        return KernelConfig(spec, allow_negative)
     hints = typing.get_type_hints(cls)
     allowed = [f.name for f in fields(cls)]
     values = {}
@@ -441,14 +480,32 @@ def _check_fields(config: RunConfig) -> None:
     ):
         source = config.field_source(value, key)
         if isinstance(source, Path) and not source.is_file():
-            raise ConfigError(f"{key} = {value!r}: file {str(source)!r} does not exist")
+            raise ConfigError(
+                f"{key} = {value!r}: file {str(source)!r} does not exist; allowed: a number, "
+                "an expression, or a .npy/.csv/.txt file with one value per mesh node"
+            )
     if isinstance(config.rho0.value, float) and config.rho0.value < 0:
         raise ConfigError(f"rho0.value = {config.rho0.value!r} is not allowed: rho0 >= 0")
     src = config.mesh_source()
     if config.mesh.h > 0 and isinstance(src, Path):
-        raise ConfigError(f"mesh.h = {config.mesh.h!r} applies to bundled domains only")
+        raise ConfigError(
+            f"mesh.h = {config.mesh.h!r} applies to bundled domains only, not to the file "
+            f"{config.mesh.source!r}; allowed: leave mesh.h out (or 0) for a mesh file"
+        )
+    if isinstance(src, Path) and src.is_dir():
+        raise ConfigError(
+            f"mesh.source = {config.mesh.source!r} is not allowed: {str(src)!r} is a folder; "
+            "allowed: a .msh or .xdmf mesh file, or a bundled domain"
+        )
     if isinstance(src, Path) and not src.is_file():
         raise ConfigError(f"mesh.source = {config.mesh.source!r}: file {str(src)!r} does not exist")
+    if config.network is not None and config.network.positions:
+        positions = config.path(config.network.positions)
+        if not positions.is_file():
+            raise ConfigError(
+                f"network.positions = {config.network.positions!r} is not allowed: file "
+                f"{str(positions)!r} does not exist; allowed: a .npy file of positions (n, d)"
+            )
 
 
 def load_config(path: Path | str | None = None) -> RunConfig:

@@ -7,9 +7,15 @@ Matplotlib is imported inside the functions and draws on the Agg canvas (no pypl
     [kernel]      type = "mexican_hat", ...           (as in run configs, without dim)
     [dispersion]  k_max = 60.0, n_k = 2001, rho = 1.0, V_star = 0.7071, dim = 2,
                   map = {param1 = "tau", range1 = [0.1, 2], param2 = "rho", range2 = [0, 2], n = 41}
+                  n_k_kinetic = 20
+    [kinetic]     eps = 1e-3, n_v = 64, n_w = 32, diffusion = 0.0, v_min, v_max, w_min, w_max
+                  (optional: the kinetic linearised spectrum, `fem_fhn.stability_kinetic`)
 
 (every [dispersion] key is optional; see `fem_fhn.config.DispersionConfig`; a run config works
-too) and writes dispersion.png, parameter_map.png (with `map`) and dispersion.json.
+too) and writes dispersion.png, parameter_map.png (with `map`) and dispersion.json. With a
+[kinetic] table the rightmost eigenvalues of the kinetic operator L_k at n_k_kinetic wavenumbers
+are drawn over the macroscopic curves (box bounds "auto": a box centred at the homogeneous state,
+`fem_fhn.kinetic.linear.local_grid`; the other [kinetic] keys are not used here).
 """
 
 from __future__ import annotations
@@ -38,11 +44,14 @@ def dispersion_figure(
     out_png: str | Path,
     rho: float = 1.0,
     V_star: float | None = None,
+    kinetic=None,
 ) -> Path:
     """Re λ_1,2(k) and Im λ_1(k) of the linearised system (`stability.dispersion`), as a PNG.
 
     The unstable bands are shaded and the fastest mode k_max is marked; the title gives the
-    parameters, the homogeneous state and the kind of instability.
+    parameters, the homogeneous state and the kind of instability. `kinetic`, a
+    `fem_fhn.stability_kinetic.KineticSpectrum`, adds its rightmost eigenvalues (dots) and the
+    kinetic eigenvalues nearest λ_1,2 (circles) as markers.
     """
     k = np.asarray(k, dtype=float)
     lam = stability.dispersion(params, kernel, k, rho, V_star)
@@ -52,6 +61,14 @@ def dispersion_figure(
     ax_re.plot(k, lam[:, 0].real, label="Re λ₁")
     ax_re.plot(k, lam[:, 1].real, "--", label="Re λ₂")
     ax_im.plot(k, lam[:, 0].imag, color="C2", label="Im λ₁")
+    if kinetic is not None:
+        ring = {"marker": "o", "ls": "none", "mfc": "none", "color": "C3", "ms": 6}
+        label = f"kinetic, rightmost (ε = {kinetic.state.eps:g})"
+        kk = np.repeat(kinetic.k, kinetic.eigenvalues.shape[1])
+        ax_re.plot(kk, kinetic.eigenvalues.real.ravel(), ".", color="0.35", ms=4, label=label)
+        kk = np.repeat(kinetic.k, 2)
+        ax_re.plot(kk, kinetic.matched.real.ravel(), **ring, label="kinetic ≈ λ₁,₂")
+        ax_im.plot(kinetic.k, kinetic.matched.imag[:, 0], **ring, label="kinetic ≈ λ₁")
     for ax in (ax_re, ax_im):
         ax.axhline(0.0, color="0.5", lw=0.8)
         for lo, hi in info.bands:
@@ -139,8 +156,9 @@ def read_dispersion_config(path: str | Path) -> dict:
     """Read and validate a config with `fem_fhn.config.load_config` for the dispersion command.
 
     Returns:
-        {"params", "kernel", "kernel_spec", "k", "rho", "V_star", "map"} with map None or
-        {"name1", "values1", "name2", "values2"}.
+        {"params", "kernel", "kernel_spec", "k", "rho", "V_star", "map", "kinetic", "k_kinetic"}
+        with map None or {"name1", "values1", "name2", "values2"}, kinetic the
+        `KineticConfig` or None.
 
     Raises:
         ConfigError: naming the key, the value and what is allowed.
@@ -160,6 +178,8 @@ def read_dispersion_config(path: str | Path) -> dict:
         "rho": disp.rho,
         "V_star": None if disp.V_star == "rest" else disp.V_star,
         "map": None,
+        "kinetic": config.kinetic,
+        "k_kinetic": np.linspace(0.0, k_max, disp.n_k_kinetic),
     }
     if disp.map:
         names = stability.map_names(params, kernel)
@@ -179,12 +199,44 @@ def read_dispersion_config(path: str | Path) -> dict:
     return result
 
 
+def _kinetic_spectrum(config: dict):
+    """The kinetic spectrum of the [kinetic] table at config["k_kinetic"] (or ConfigError)."""
+    from fem_fhn.kinetic.grid import VelocityGrid
+    from fem_fhn.stability_kinetic import kinetic_spectrum
+
+    kin = config["kinetic"]
+    if config["rho"] <= 0:
+        raise _config_error(
+            f"dispersion.rho = {config['rho']!r} is not allowed with [kinetic]: a density > 0"
+        )
+    try:
+        if kin.v_min == "auto":
+            grid = (kin.n_v, kin.n_w)
+        else:
+            grid = VelocityGrid(kin.v_min, kin.v_max, kin.n_v, kin.w_min, kin.w_max, kin.n_w)
+        return kinetic_spectrum(
+            config["params"],
+            config["kernel"],
+            config["k_kinetic"],
+            grid,
+            kin.eps,
+            config["rho"],
+            kin.diffusion,
+            V_star=config["V_star"],
+        )
+    except ParameterError as err:
+        message = str(err)
+        raise _config_error(message if "kinetic" in message else f"kinetic: {message}") from None
+
+
 def dispersion_command(config_path: str | Path, out_dir: str | Path) -> dict:
     """`fem-fhn dispersion CONFIG --out DIR`: curves, optional map and a JSON summary.
 
     Writes DIR/dispersion.png, DIR/parameter_map.png (if [dispersion] has a map) and
-    DIR/dispersion.json (parameters, kernel, k range, the `Instability` fields, 2π/k_max, and for
-    the map its axes, growth and kind arrays). Runs serially: call it on one rank.
+    DIR/dispersion.json (parameters, kernel, k range, the `Instability` fields, 2π/k_max, for
+    the map its axes, growth and kind arrays, and with [kinetic] under "kinetic" the
+    `KineticSpectrum.as_dict` fields: eigenvalues as [re, im] pairs, residuals, the matched
+    eigenvalues and their distances to λ_1,2). Runs serially: call it on one rank.
 
     Returns:
         The JSON summary as a dict.
@@ -197,9 +249,11 @@ def dispersion_command(config_path: str | Path, out_dir: str | Path) -> dict:
         info = stability.instabilities(params, kernel, k, rho, V_star)
     except ParameterError as err:
         raise _config_error(f"dispersion.{err}") from None
-    files = {
-        "dispersion": str(dispersion_figure(params, kernel, k, out / "dispersion.png", rho, V_star))
-    }
+    spectrum = None
+    if config["kinetic"] is not None:
+        spectrum = _kinetic_spectrum(config)
+    png = dispersion_figure(params, kernel, k, out / "dispersion.png", rho, V_star, spectrum)
+    files = {"dispersion": str(png)}
     summary = {
         "parameters": params.as_dict(),
         "kernel": config["kernel_spec"],
@@ -208,6 +262,8 @@ def dispersion_command(config_path: str | Path, out_dir: str | Path) -> dict:
         "rho": rho,
         **info.as_dict(),
     }
+    if spectrum is not None:
+        summary["kinetic"] = spectrum.as_dict()
     if config["map"] is not None:
         m = config["map"]
         growth, kind = stability.parameter_map(

@@ -25,6 +25,7 @@ from fem_fhn.mesh import NodalMesh
 from fem_fhn.nonlocal_ import NonlocalLaplacian, make_operator
 from fem_fhn.simulation import Simulation
 from fem_fhn.timestepping import IMEX_SCHEMES, make_integrator
+from fem_fhn.validation import check_inputs
 
 log = logging.getLogger("fem_fhn")
 
@@ -305,6 +306,7 @@ def model_kind(config: RunConfig) -> str:
 def prepare(config: RunConfig, comm: MPI.Comm) -> tuple[NodalMesh, np.ndarray, object]:
     """The mesh, ρ0 and kernel of a config, shared by every model."""
     nodes = NodalMesh.load(config.mesh_source(), comm, config.mesh.h or None)
+    check_inputs(config, nodes)  # mesh quality, fields finite on the mesh, kernel sign
     rho0 = nodes.density(config.field_source(config.rho0.value, "rho0.value"), "rho0.value")
     return nodes, rho0, config.kernel.build(nodes.dim)
 
@@ -316,69 +318,144 @@ def build(config: RunConfig, comm: MPI.Comm, prepared=None, kind: str | None = N
     return BUILDERS[kind](config, nodes, rho0, kernel)
 
 
-def run(config: RunConfig, out_dir: Path | str | None = None, comm: MPI.Comm | None = None) -> dict:
-    """Run the model described by `config`; returns the summary (also written to summary.json)."""
+def run(
+    config: RunConfig,
+    out_dir: Path | str | None = None,
+    comm: MPI.Comm | None = None,
+    restart: Path | str | None = None,
+    stop: Callable[[], int] | None = None,
+) -> dict:
+    """Run the model described by `config`; returns the summary (also written to summary.json).
+
+    Args:
+        config: the validated config.
+        out_dir: output folder (default: [output] dir, or the restarted run's folder).
+        comm: communicator (default COMM_WORLD).
+        restart: an earlier output folder (or its checkpoint folder): continue from its
+            checkpoint (`fem_fhn.checkpoint`). Continuing in that same folder first moves the
+            earlier segment's field files to segment<k>/; diagnostics.csv keeps the whole history.
+        stop: returns nonzero to stop the run (default: SIGINT/SIGTERM are caught for the run).
+
+    A stopped run writes a checkpoint, closes its files and returns a summary with "status":
+    "interrupted" and "signal"; a failed run writes the last good state as a checkpoint, the
+    summary with "status": "failed", and raises SimulationError. Otherwise "status" is
+    "completed".
+    """
+    # --- checkpoint/restart and fault handling (fem_fhn.checkpoint, fem_fhn.simulation) ---
+    import signal
+    from contextlib import nullcontext
+
+    from fem_fhn import checkpoint
+    from fem_fhn.mesh import MeshError
+    from fem_fhn.simulation import SimulationError, StopRequest
+    from fem_fhn.validation import check_setup, explain_mesh_error
+
     comm = MPI.COMM_WORLD if comm is None else comm
-    out = Path(out_dir if out_dir is not None else config.output.dir)
+    found = None if restart is None else checkpoint.locate(restart, config.checkpoint.dir, comm)
+    default = config.output.dir if found is None else found.run_dir
+    out = Path(out_dir if out_dir is not None else default)
     check_output_dir(out)
-    setup = build(config, comm)
+    try:
+        setup = build(config, comm)
+    except MeshError as err:
+        raise ConfigError(explain_mesh_error(config, err)) from None
+    check_setup(config, setup)
+    resumed = None if found is None else checkpoint.resume(found, config, setup)
     nodes, model = setup.nodes, setup.model
 
+    segment = None
     if comm.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
+        if found is not None and out.resolve() == found.run_dir.resolve():
+            segment = checkpoint.set_aside(out)
     comm.barrier()
-    writer = FieldWriter(
-        nodes,
-        model.fields_of,
-        setup.fields,
-        out,
-        config.output.formats,
-        static={"rho0": setup.rho0},
-    )
-    diagnostics = Diagnostics(nodes, model.fields_of, setup.rho0)
-    observers = [writer, diagnostics, *(make(out) for make in setup.outputs)]
-    t = config.time
-    sim = Simulation(
-        model,
-        setup.integrator,
-        np.linspace(0.0, t.t_end, t.n_outputs + 1),
-        observers,
-        progress=config.output.progress,
-    )
-    try:
-        sim.run(setup.y0)
-    finally:
-        writer.close()
-        diagnostics.write_csv(out / "diagnostics.csv", comm)
-    summary = {
-        "config": config.source,
-        **setup.info,
-        "parameters": asdict(config.model),
-        "kernel": {**config.kernel.spec, "dim": nodes.dim},
-        "mesh": {
-            "source": str(config.mesh.source),
-            "dim": nodes.dim,
-            "nodes": nodes.n_global,
-            "cells": comm.allreduce(nodes.mesh.topology.index_map(nodes.dim).size_local),
-        },
-        "time": {**asdict(config.time), "steps": sim.steps, "wall_time_s": sim.wall_time},
-        "solver": asdict(config.solver),
-        "ranks": comm.size,
-        "final": {k: v for k, v in diagnostics.rows[-1].items() if k != "step"},
-        "python": platform.python_version(),
-    }
-    if (
-        comm.rank == 0
-        and (config.output.png or config.output.gif)
-        and "vtk" in config.output.formats
-    ):
-        from fem_fhn.render import render_fields
-
-        summary["pictures"] = render_fields(
-            out / "vtk" / "fields.pvd",
-            "V",
-            png=out / "V.png" if config.output.png else None,
-            gif=out / "V.gif" if config.output.gif else None,
+    error = None
+    with StopRequest() if stop is None else nullcontext(stop) as stop_now:
+        writer = FieldWriter(
+            nodes,
+            model.fields_of,
+            setup.fields,
+            out,
+            config.output.formats,
+            static={"rho0": setup.rho0},
         )
-    write_json(out / "summary.json", summary, comm)
+        diagnostics = Diagnostics(nodes, model.fields_of, setup.rho0)
+        if resumed is not None:
+            diagnostics.rows = list(resumed.rows)
+        observers = [writer, diagnostics, *(make(out) for make in setup.outputs)]
+        t = config.time
+        times = np.linspace(0.0, t.t_end, t.n_outputs + 1)
+        sim = Simulation(
+            model,
+            setup.integrator,
+            times,
+            observers,
+            progress=config.output.progress,
+            chunk_steps=config.checkpoint.signal_steps,
+            stop=stop_now,
+            checkpoint=checkpoint.Checkpointer(config, setup, out, times, diagnostics, resumed),
+            checkpoint_every=config.checkpoint.every,
+        )
+        try:
+            sim.run(
+                setup.y0 if resumed is None else resumed.y,
+                None if resumed is None else resumed.position,
+            )
+        except SimulationError as err:
+            error = err
+        finally:
+            writer.close()
+            diagnostics.write_csv(out / "diagnostics.csv", comm)
+        rows = diagnostics.rows
+        summary = {
+            "config": config.source,
+            "status": sim.status,
+            **setup.info,
+            "parameters": asdict(config.model),
+            "kernel": {**config.kernel.spec, "dim": nodes.dim},
+            "mesh": {
+                "source": str(config.mesh.source),
+                "dim": nodes.dim,
+                "nodes": nodes.n_global,
+                "cells": comm.allreduce(nodes.mesh.topology.index_map(nodes.dim).size_local),
+            },
+            "time": {**asdict(config.time), "steps": sim.steps, "wall_time_s": sim.wall_time},
+            "solver": asdict(config.solver),
+            "ranks": comm.size,
+            "final": {k: v for k, v in (rows[-1] if rows else {}).items() if k != "step"},
+            "python": platform.python_version(),
+            "output": str(out),
+        }
+        if sim.last_checkpoint is not None:
+            summary["checkpoint"] = {
+                "dir": sim.last_checkpoint,
+                "t": sim.position.t,
+                "steps": sim.position.steps,
+            }
+        if sim.signal:
+            summary["signal"] = signal.Signals(sim.signal).name
+            summary["signal_number"] = sim.signal
+        if error is not None:
+            summary["error"] = " ".join(str(error).split())
+        if resumed is not None:
+            summary["restarts"] = resumed.restarts
+            if segment is not None:
+                summary["previous_segment"] = str(segment)
+        if (
+            comm.rank == 0
+            and sim.status == "completed"
+            and (config.output.png or config.output.gif)
+            and "vtk" in config.output.formats
+        ):
+            from fem_fhn.render import render_fields
+
+            summary["pictures"] = render_fields(
+                out / "vtk" / "fields.pvd",
+                "V",
+                png=out / "V.png" if config.output.png else None,
+                gif=out / "V.gif" if config.output.gif else None,
+            )
+        write_json(out / "summary.json", summary, comm)
+    if error is not None:
+        raise error
     return summary

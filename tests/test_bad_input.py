@@ -1,0 +1,374 @@
+"""Bad input to `fem-fhn run`: exit code 1, one line on stderr naming the key, the value and what
+is allowed, and nothing written to the output folder (tests/test_cli.py has the first 15 cases)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from fem_fhn.cli import EXIT_BAD_INPUT, main
+
+BASE = """
+[mesh]
+source = "interval"
+[kernel]
+type = "gaussian"
+width = 0.5
+[initial]
+V = "1.0 if x < 2 else -0.69248"
+W = -0.36042
+[time]
+t_end = 0.2
+dt = 0.05
+n_outputs = 2
+[output]
+png = false
+gif = false
+progress = false
+"""
+
+POINTS_ONLY_MSH = """$MeshFormat
+2.2 0 8
+$EndMeshFormat
+$Nodes
+3
+1 0 0 0
+2 1 0 0
+3 0 1 0
+$EndNodes
+$Elements
+1
+1 15 2 1 1 1
+$EndElements
+"""
+
+# three triangles, the last with collinear vertices (zero area)
+DEGENERATE_MSH = """$MeshFormat
+2.2 0 8
+$EndMeshFormat
+$Nodes
+5
+1 0 0 0
+2 1 0 0
+3 0 1 0
+4 2 0 0
+5 1 1 0
+$EndNodes
+$Elements
+3
+1 2 2 1 1 1 2 3
+2 2 2 1 1 2 4 5
+3 2 2 1 1 1 2 4
+$EndElements
+"""
+
+
+def edit(old: str, new: str) -> str:
+    assert old in BASE
+    return BASE.replace(old, new)
+
+
+def with_mesh(name: str) -> str:
+    return edit('source = "interval"', f'source = "{name}"')
+
+
+# (id, config text, substrings of the message: key and value, then what is allowed)
+CASES = [
+    # meshes
+    ("empty msh", with_mesh("empty.msh"), ["mesh.source = 'empty.msh'", "allowed: a gmsh"]),
+    ("garbage msh", with_mesh("garbage.msh"), ["mesh.source = 'garbage.msh'", "allowed:"]),
+    ("folder named msh", with_mesh("folder.msh"), ["mesh.source = 'folder.msh'", "is a folder"]),
+    ("garbage xdmf", with_mesh("garbage.xdmf"), ["mesh.source = 'garbage.xdmf'", "allowed:"]),
+    ("msh without cells", with_mesh("points.msh"), ["mesh.source = 'points.msh'", "no cells"]),
+    (
+        "degenerate cells",
+        with_mesh("degenerate.msh"),
+        ["mesh.source = 'degenerate.msh'", "1 of 3 cells are degenerate", "positive area"],
+    ),
+    ("unsupported suffix", with_mesh("mesh.stl"), ["mesh.stl", "neither a .msh/.xdmf"]),
+    ("unknown domain", with_mesh("intervall"), ["'intervall'", "bundled domain (interval"]),
+    (
+        "mesh h on a file",
+        edit('"interval"', '"degenerate.msh"\nh = 0.1'),
+        ["mesh.h = 0.1", "allowed: leave"],
+    ),
+    ("mesh h negative", edit('"interval"', '"interval"\nh = -1.0'), ["mesh.h = -1.0", "> 0"]),
+    # kernels
+    ("kernel width inf", edit("width = 0.5", "width = inf"), ["kernel.width = inf", "finite"]),
+    (
+        "kernel strength nan",
+        edit("width = 0.5", "width = 0.5\nstrength = nan"),
+        ["kernel.strength = nan", "finite"],
+    ),
+    (
+        "kernel negative",
+        edit("width = 0.5", "width = 0.5\nstrength = -1.0"),
+        ["kernel = 'gaussian'", "'strength': -1.0", "allow_negative = true"],
+    ),
+    (
+        "mexican hat without allow_negative",
+        edit(
+            'type = "gaussian"\nwidth = 0.5',
+            'type = "mexican_hat"\nwidth_exc = 0.3\nwidth_inh = 0.6\na_exc = 2.0\na_inh = 1.0',
+        ),
+        ["kernel = 'mexican_hat'", "negative values", "allow_negative = true"],
+    ),
+    (
+        "allow_negative not a bool",
+        edit("width = 0.5", "width = 0.5\nallow_negative = 'yes'"),
+        ["kernel.allow_negative = 'yes'", "true or false"],
+    ),
+    # velocity grids
+    ("kinetic n_v", BASE + "[kinetic]\nn_v = 2\n", ["kinetic.n_v = 2", ">= 4"]),
+    (
+        "kinetic v_min > v_max",
+        BASE + "[kinetic]\nv_min = 2.0\nv_max = -2.0\nw_min = -1.0\nw_max = 1.0\n",
+        ["kinetic.v_max = -2.0", "v_max > v_min = 2.0"],
+    ),
+    (
+        "kinetic box not invariant",
+        BASE + "[kinetic]\nv_min = -2.0\nv_max = 0.5\nw_min = -1.0\nw_max = 1.0\n",
+        ["[-2, 0.5] x [-1, 1]", "not invariant", "an invariant box is"],
+    ),
+    (
+        "kinetic dt above CFL",
+        edit("dt = 0.05", "dt = 5.0") + "[kinetic]\nn_v = 16\nn_w = 8\n",
+        ["time.dt = 0.1", "needs dt <="],
+    ),
+    # network
+    ("network n 0", BASE + "[network]\nn = 0\n", ["network.n = 0", ">= 1"]),
+    ("network radius", BASE + "[network]\nradius = -0.1\n", ["network.radius = -0.1", "> 0"]),
+    ("network eps 0", BASE + "[network]\neps = 0.0\n", ["network.eps = 0.0", "eps > 0"]),
+    ("network profile", BASE + "[network]\nprofile = 'gauss'\n", ["network.profile = 'gauss'"]),
+    (
+        "network positions missing",
+        BASE + "[network]\npositions = 'nowhere.npy'\n",
+        ["network.positions = 'nowhere.npy'", "does not exist", "allowed"],
+    ),
+    (
+        "kinetic and network",
+        BASE + "[kinetic]\n[network]\n",
+        ["[network] and [kinetic] are both given", "one model"],
+    ),
+    # time
+    ("t_end 0", edit("t_end = 0.2", "t_end = 0.0"), ["time.t_end = 0.0", "t_end > 0"]),
+    ("t_end inf", edit("t_end = 0.2", "t_end = inf"), ["time.t_end = inf", "finite"]),
+    ("n_outputs 0", edit("n_outputs = 2", "n_outputs = 0"), ["time.n_outputs = 0", ">= 1"]),
+    ("dt word", edit("dt = 0.05", "dt = 'fast'"), ["time.dt = 'fast'", 'dt > 0 or "auto"']),
+    (
+        "imex without stiff part",
+        edit("dt = 0.05", "dt = 0.05\nscheme = 'imex-ars222'"),
+        ["time.scheme = 'imex-ars222'", "IMEX schemes are for"],
+    ),
+    # checkpoints
+    (
+        "checkpoint every negative",
+        BASE + "[checkpoint]\nevery = -1\n",
+        ["checkpoint.every = -1", ">= 0"],
+    ),
+    (
+        "checkpoint dir outside",
+        BASE + "[checkpoint]\ndir = '../elsewhere'\n",
+        ["checkpoint.dir = '../elsewhere'", "inside the output folder"],
+    ),
+    ("checkpoint unknown key", BASE + "[checkpoint]\nevry = 3\n", ["'checkpoint.evry'", "every"]),
+    # fields
+    (
+        "rho0 file length",
+        BASE + "[rho0]\nvalue = 'short.npy'\n",
+        ["rho0.value", "short.npy", "has 5 values, the mesh has 201 nodes"],
+    ),
+    (
+        "rho0 file missing",
+        BASE + "[rho0]\nvalue = 'missing.npy'\n",
+        ["rho0.value = 'missing.npy'", "does not exist", "allowed: a number"],
+    ),
+    (
+        "rho0 zero",
+        BASE + "[rho0]\nvalue = '0.0*x'\n",
+        ["rho0.value = '0.0*x'", "integral over the mesh is 0", "positive integral"],
+    ),
+    (
+        "initial syntax",
+        edit("W = -0.36042", 'W = "1 +* x"'),
+        ["initial.W = '1 +* x'", "not a valid expression"],
+    ),
+    (
+        "initial not finite",
+        edit("W = -0.36042", 'W = "1/x"'),
+        ["initial.W = '1/x'", "not finite at 1 of 201", "at x = (0)", "finite values"],
+    ),
+    (
+        "initial sqrt negative",
+        edit("W = -0.36042", 'W = "sqrt(1 - x)"'),
+        ["initial.W = 'sqrt(1 - x)'", "not finite at 180 of 201"],
+    ),
+    (
+        "stimulus unknown function",
+        BASE + "[stimulus]\nI = 'foo(t)'\n",
+        ["stimulus.I = 'foo(t)'", "allowed names"],
+    ),
+    (
+        "stimulus not finite",
+        BASE + "[stimulus]\nI = '1/t'\n",
+        ["stimulus.I = '1/t'", "at t = 0", "finite values"],
+    ),
+    # output
+    (
+        "output format png",
+        BASE.replace("[output]", "[output]\nformats = ['vtk', 'png']"),
+        ["output.formats = 'png'", "('vtx', 'xdmf', 'vtk')"],
+    ),
+]
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A config folder holding the bad files the cases refer to."""
+    (tmp_path / "empty.msh").write_text("")
+    (tmp_path / "garbage.msh").write_bytes(bytes(range(256)) * 8)
+    (tmp_path / "folder.msh").mkdir()
+    (tmp_path / "garbage.xdmf").write_text("<Xdmf><Domain><Grid")
+    (tmp_path / "points.msh").write_text(POINTS_ONLY_MSH)
+    (tmp_path / "degenerate.msh").write_text(DEGENERATE_MSH)
+    (tmp_path / "mesh.stl").write_text("solid nothing\nendsolid nothing\n")
+    np.save(tmp_path / "short.npy", np.ones(5))
+    return tmp_path
+
+
+def run_bad(capsys, config, out, *extra) -> str:
+    code = main(["run", str(config), "--out", str(out), "--quiet", *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_BAD_INPUT, err
+    assert len(err.splitlines()) == 1 and err.startswith("fem-fhn: error:"), err
+    return err
+
+
+@pytest.mark.parametrize("text,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_exits_1_with_one_line_and_no_output(folder, capsys, text, expected):
+    config = folder / "run.toml"
+    config.write_text(text)
+    out = folder / "out"
+    err = run_bad(capsys, config, out)
+    for piece in expected:
+        assert piece in err, err
+    assert not out.exists()
+
+
+def test_bad_input_leaves_an_existing_output_folder_empty(folder, capsys):
+    out = folder / "out"
+    out.mkdir()
+    config = folder / "run.toml"
+    config.write_text(edit("W = -0.36042", 'W = "1/x"'))
+    run_bad(capsys, config, out)
+    assert list(out.iterdir()) == []
+
+
+# ---------------------------------------------------------------------- restarts
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished run (checkpoint at t = 0.2) and its config."""
+    root = tmp_path_factory.mktemp("restart")
+    config = root / "run.toml"
+    config.write_text(BASE)
+    assert main(["run", str(config), "--out", str(root / "done"), "--quiet"]) == 0
+    return root
+
+
+def snapshot(path):
+    return sorted((str(p), p.stat().st_mtime_ns) for p in path.rglob("*"))
+
+
+RESTART_CASES = [
+    (
+        "changed physics",
+        edit("t_end = 0.2", "t_end = 0.4") + "[model]\ntau = 0.1\nb = 0.7\n",
+        ["the physics differs", "model.b = 0.7 (checkpoint: 0.8)", "model.tau = 0.1"],
+    ),
+    (
+        "changed kernel",
+        edit("t_end = 0.2", "t_end = 0.4").replace("width = 0.5", "width = 0.6"),
+        ["kernel.width = 0.6 (checkpoint: 0.5)"],
+    ),
+    (
+        "changed mesh",
+        edit("t_end = 0.2", "t_end = 0.4").replace('"interval"', '"interval"\nh = 0.1'),
+        ["mesh.h = 0.1 (checkpoint: 0.0)"],
+    ),
+    (
+        "other model kind",
+        edit("t_end = 0.2", "t_end = 0.4") + "[solver]\nmodel = 'local'\n",
+        ["model kind = 'local' (checkpoint: 'macro')"],
+    ),
+    (
+        "nothing left to run",
+        BASE,
+        ["time.t_end = 0.2 is not allowed with this restart", "t_end > 0.2"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "text,expected", [c[1:] for c in RESTART_CASES], ids=[c[0] for c in RESTART_CASES]
+)
+def test_bad_restart_exits_1_and_writes_nothing(finished, capsys, text, expected):
+    config = finished / "again.toml"
+    config.write_text(text)
+    before = snapshot(finished / "done")
+    out = finished / "new"
+    err = run_bad(capsys, config, out, "--restart", str(finished / "done"))
+    for piece in expected:
+        assert piece in err, err
+    assert not out.exists()
+    assert snapshot(finished / "done") == before
+    # in place: the earlier run's folder is left as it was
+    run_bad(capsys, config, finished / "done", "--restart", str(finished / "done"))
+    assert snapshot(finished / "done") == before
+
+
+def test_restart_from_a_folder_without_checkpoint(finished, capsys):
+    empty = finished / "empty"
+    empty.mkdir(exist_ok=True)
+    err = run_bad(capsys, finished / "run.toml", finished / "new", "--restart", str(empty))
+    assert f"--restart {str(empty)!r} is not allowed: it holds no checkpoint" in err
+    assert "checkpoint/meta.json" in err
+    assert not (finished / "new").exists() and list(empty.iterdir()) == []
+
+
+def test_restart_from_a_missing_folder(finished, capsys):
+    missing = finished / "missing"
+    err = run_bad(capsys, finished / "run.toml", finished / "new", "--restart", str(missing))
+    assert f"--restart {str(missing)!r} is not allowed: the folder does not exist" in err
+    assert not (finished / "new").exists() and not missing.exists()
+
+
+def test_restart_from_a_corrupt_checkpoint(finished, capsys):
+    broken = finished / "broken"
+    shutil.copytree(finished / "done", broken, dirs_exist_ok=True)
+    (broken / "checkpoint" / "meta.json").write_text("{ not json")
+    err = run_bad(capsys, finished / "run.toml", finished / "new", "--restart", str(broken))
+    assert "meta.json' cannot be read" in err and "allowed" in err
+    meta = {"format": "fem_fhn checkpoint", "version": 99}
+    (broken / "checkpoint" / "meta.json").write_text(json.dumps(meta))
+    err = run_bad(capsys, finished / "run.toml", finished / "new", "--restart", str(broken))
+    assert "checkpoint version 99" in err and "allowed: version 1" in err
+    meta["version"] = 1
+    (broken / "checkpoint" / "meta.json").write_text(json.dumps(meta))
+    err = run_bad(capsys, finished / "run.toml", finished / "new", "--restart", str(broken))
+    assert "meta.json' lacks kind, reason, t" in err
+    assert not (finished / "new").exists()
+
+
+def test_allow_negative_lets_a_sign_changing_kernel_run(folder):
+    text = edit(
+        'type = "gaussian"\nwidth = 0.5',
+        'type = "mexican_hat"\nwidth_exc = 0.3\nwidth_inh = 0.6\na_exc = 2.0\na_inh = 1.0\n'
+        "allow_negative = true",
+    )
+    (folder / "run.toml").write_text(text)
+    assert main(["run", str(folder / "run.toml"), "--out", str(folder / "out"), "--quiet"]) == 0
+    summary = json.loads((folder / "out" / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["kernel"]["type"] == "mexican_hat"
