@@ -15,14 +15,22 @@ from mpi4py import MPI
 
 from fem_fhn.nonlocal_.base import NonlocalOperator
 from fem_fhn.nonlocal_.dense import DenseOperator
+from fem_fhn.nonlocal_.hmatrix import HMatrixOperator
 from fem_fhn.nonlocal_.laplacian import NonlocalLaplacian
 from fem_fhn.params import ParameterError
 
-__all__ = ["METHODS", "DenseOperator", "NonlocalLaplacian", "NonlocalOperator", "make_operator"]
+__all__ = [
+    "METHODS",
+    "DenseOperator",
+    "HMatrixOperator",
+    "NonlocalLaplacian",
+    "NonlocalOperator",
+    "make_operator",
+]
 
 log = logging.getLogger(__name__)
 
-METHODS = {"dense": DenseOperator}
+METHODS = {"dense": DenseOperator, "hmatrix": HMatrixOperator}
 
 
 def choose_method(n_global: int, kernel, tol: float) -> tuple[str, str]:
