@@ -53,12 +53,21 @@ def _read_msh(path: Path, comm: MPI.Comm) -> dolfinx.mesh.Mesh:
         try:
             gmsh.merge(str(path))
             dim = gmsh.model.getDimension()
+            if dim > 0 and not gmsh.model.getPhysicalGroups(dim):
+                dim = -2  # cells without a physical group: dolfinx cannot take them
         except Exception as err:  # gmsh raises plain Exceptions
             gmsh.finalize()
             dim = -1
             comm.bcast(dim, root=0)
             raise MeshError(f"cannot read mesh file {str(path)!r}: {err}") from err
     dim = comm.bcast(dim, root=0)
+    if dim == -2:
+        if comm.rank == 0:
+            gmsh.finalize()
+        raise MeshError(
+            f"mesh file {str(path)!r} has no physical group of its cells: add one in gmsh "
+            "(Physical Surface/Volume) or write it with `fem-fhn mesh`"
+        )
     if dim < 0:
         raise MeshError(f"cannot read mesh file {str(path)!r}")
     if dim == 0:

@@ -77,3 +77,18 @@ def test_mesh_errors(tmp_path):
     (tmp_path / "junk.msh").write_text("this is not a mesh\n")
     with pytest.raises(MeshError, match="junk.msh"):
         load_mesh(tmp_path / "junk.msh", MPI.COMM_SELF)
+
+
+def test_mesh_without_physical_groups_is_refused(tmp_path):
+    import gmsh
+
+    gmsh.initialize(interruptible=False)
+    gmsh.option.setNumber("General.Terminal", 0)
+    gmsh.model.occ.addRectangle(0, 0, 0, 1, 1)
+    gmsh.model.occ.synchronize()
+    gmsh.model.mesh.generate(2)
+    gmsh.option.setNumber("Mesh.SaveAll", 1)
+    gmsh.write(str(tmp_path / "plain.msh"))
+    gmsh.finalize()
+    with pytest.raises(MeshError, match="no physical group"):
+        load_mesh(tmp_path / "plain.msh", MPI.COMM_SELF)
