@@ -3,12 +3,15 @@
     op = make_operator(points, weights, kernel, method="dense")
     op.apply(u)   # (K u)_i = Σ_j Ψ(|x_i − x_j|) w_j u_j
 
-Methods: "dense" (the reference quadrature) and "auto" (picks the best available method).
+Methods: "dense" (the reference quadrature), "hmatrix" (hierarchical matrix with ACA, any
+kernel), and "auto" (picks by N, kernel support and smoothness, and logs why; see
+`choose_method`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 from mpi4py import MPI
@@ -33,9 +36,30 @@ log = logging.getLogger(__name__)
 METHODS = {"dense": DenseOperator, "hmatrix": HMatrixOperator}
 
 
-def choose_method(n_global: int, kernel, tol: float) -> tuple[str, str]:
-    """The method "auto" picks, and why."""
-    return "dense", f"dense is the only method available (N = {n_global})"
+#: up to this many points "auto" keeps the exact dense quadrature
+DENSE_MAX = 5_000
+#: "auto" takes "sparse" for a compact kernel with at most this many neighbours per point
+SPARSE_MAX_NEIGHBOURS = 2_000
+
+
+def choose_method(n_global: int, kernel, tol: float, volume: float) -> tuple[str, str]:
+    """The method "auto" picks for N points in a bounding box of `volume`, and why.
+
+    dense for small N; sparse for a compact kernel with few neighbours per point (exact); nufft
+    for a smooth kernel (spectrally accurate); hmatrix otherwise (any kernel, any tol).
+    """
+    if n_global <= DENSE_MAX:
+        return "dense", f"N = {n_global} <= {DENSE_MAX}: the exact quadrature is cheap"
+    support = getattr(kernel, "support", math.inf)
+    dim = getattr(kernel, "dim", 2)
+    if "sparse" in METHODS and math.isfinite(support) and volume > 0:
+        ball = math.pi ** (dim / 2) / math.gamma(dim / 2 + 1) * support**dim
+        neighbours = n_global * min(ball / volume, 1.0)
+        if neighbours <= SPARSE_MAX_NEIGHBOURS:
+            return "sparse", f"compact kernel with about {neighbours:.0f} neighbours per point"
+    if "nufft" in METHODS and getattr(kernel, "smooth", False):
+        return "nufft", f"smooth translation-invariant kernel, N = {n_global}"
+    return "hmatrix", f"N = {n_global}, kernel {type(kernel).__name__} (any kernel, tol {tol:g})"
 
 
 def make_operator(
@@ -73,7 +97,9 @@ def make_operator(
         )
     if method == "auto":
         n_global = comm.allreduce(points.shape[0])
-        method, reason = choose_method(n_global, kernel, tol)
+        lo = comm.allreduce(points.min(axis=0, initial=np.inf), op=MPI.MIN)
+        hi = comm.allreduce(points.max(axis=0, initial=-np.inf), op=MPI.MAX)
+        method, reason = choose_method(n_global, kernel, tol, float(np.prod(hi - lo)))
         if comm.rank == 0:
             log.info("nonlocal method 'auto' chose %s: %s", method, reason)
     if method not in METHODS:
