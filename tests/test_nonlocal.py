@@ -114,3 +114,17 @@ def test_auto_picks_a_method(rng):
         rng.random((10, 2)), np.ones(10), KERNELS[0], method="auto", comm=MPI.COMM_SELF
     )
     assert op.info()["method"] == "dense"
+
+
+def test_auto_choice_follows_size_support_and_smoothness():
+    from fem_fhn.nonlocal_ import choose_method
+
+    gauss = kernels.Gaussian(width=0.05, dim=2)
+    assert choose_method(4_000, gauss, 1e-6, 1.0)[0] == "dense"
+    assert choose_method(100_000, gauss, 1e-6, 1.0)[0] == "nufft"
+    assert choose_method(100_000, kernels.Exponential(width=0.05, dim=2), 1e-6, 1.0)[0] == "hmatrix"
+    bump = kernels.Bump(width=0.02, dim=2)  # about 126 neighbours per point at N = 1e5
+    method, reason = choose_method(100_000, bump, 1e-6, 1.0)
+    assert method == "sparse" and "126 neighbours" in reason
+    wide = kernels.Bump(width=0.5, dim=2)  # tens of thousands of neighbours: not sparse
+    assert choose_method(100_000, wide, 1e-6, 1.0)[0] == "nufft"

@@ -4,7 +4,8 @@
     op.apply(u)   # (K u)_i = Σ_j Ψ(|x_i − x_j|) w_j u_j
 
 Methods: "dense" (the reference quadrature), "hmatrix" (hierarchical matrix with ACA, any
-kernel), and "auto" (picks by N, kernel support and smoothness, and logs why; see
+kernel), "nufft" (type-1/type-2 NUFFT convolution, smooth kernels), "sparse" (exact, compact
+kernels), and "auto" (picks by N, kernel support and smoothness, and logs why; see
 `choose_method`).
 """
 
@@ -20,6 +21,8 @@ from fem_fhn.nonlocal_.base import NonlocalOperator
 from fem_fhn.nonlocal_.dense import DenseOperator
 from fem_fhn.nonlocal_.hmatrix import HMatrixOperator
 from fem_fhn.nonlocal_.laplacian import NonlocalLaplacian
+from fem_fhn.nonlocal_.nufft import NufftOperator
+from fem_fhn.nonlocal_.sparse import SparseOperator
 from fem_fhn.params import ParameterError
 
 __all__ = [
@@ -33,7 +36,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-METHODS = {"dense": DenseOperator, "hmatrix": HMatrixOperator}
+METHODS = {
+    "dense": DenseOperator,
+    "hmatrix": HMatrixOperator,
+    "nufft": NufftOperator,
+    "sparse": SparseOperator,
+}
 
 
 #: up to this many points "auto" keeps the exact dense quadrature
