@@ -136,11 +136,11 @@ def build_macro(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -
         for s, k in zip(_initial_sources(config), ("initial.V", "initial.W"), strict=True)
     )
     t = config.time
-    integrator = make_integrator(t.scheme, time_step(config, model), t.rtol, t.atol)
-    if t.scheme != "adaptive" and t.dt > model.max_stable_dt() and nodes.comm.rank == 0:
-        log.warning(
-            "time.dt = %g exceeds the explicit stability estimate %.3g", t.dt, model.max_stable_dt()
-        )
+    dt = time_step(config, model)
+    integrator = make_integrator(t.scheme, dt, t.rtol, t.atol)
+    bound = model.max_stable_dt()
+    if t.scheme != "adaptive" and dt > bound and nodes.comm.rank == 0:
+        log.warning("time.dt = %g exceeds the explicit stability estimate %.3g", dt, bound)
     info = {"model": "nonlocal_fhn", "nonlocal": {**asdict(config.nonlocal_), **op.info()}}
     return Setup(nodes, rho0, model, model.state(V0, W0), integrator, ("V", "W"), info=info)
 

@@ -140,3 +140,12 @@ def test_default_run_from_command_line(tmp_path):
     assert summary["mesh"]["source"] == "folded" and summary["config"] == str(DEFAULT_CONFIG)
     assert (out / "V.png").stat().st_size > 10_000 and (out / "V.gif").stat().st_size > 10_000
     assert summary["final"]["max_V"] > 0.5  # the pulse is still travelling at t_end
+
+
+def test_auto_time_step_with_the_nonlocal_model(tmp_path):
+    text = SMALL.replace("dt = 0.05", 'dt = "auto"')
+    out = tmp_path / "out"
+    assert main(["run", str(write(tmp_path, text)), "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    # 0.9 x the explicit bound 1/(2 max K rho0 + 3 * 1.5**2 - 1) = 0.0923 here: 6 steps to 0.5
+    assert summary["time"]["dt"] == "auto" and summary["time"]["steps"] == 6
