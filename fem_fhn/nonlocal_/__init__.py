@@ -110,6 +110,13 @@ def make_operator(
         method, reason = choose_method(n_global, kernel, tol, float(np.prod(hi - lo)))
         if comm.rank == 0:
             log.info("nonlocal method 'auto' chose %s: %s", method, reason)
+        if method == "nufft":
+            try:
+                return METHODS[method](points, weights, kernel, comm, tol=tol)
+            except ParameterError as err:  # e.g. too many Fourier modes for this tol
+                if comm.rank == 0:
+                    log.info("nonlocal method 'auto': nufft refused (%s), using hmatrix", err)
+                method = "hmatrix"
     if method not in METHODS:
         allowed = ", ".join([*METHODS, "auto"])
         raise ParameterError(f"method = {method!r} is not allowed: one of {allowed}")
