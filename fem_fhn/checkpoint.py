@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fem_fhn.io import jsonable
 from fem_fhn.params import ParameterError
 from fem_fhn.simulation import Position, SimulationError
 
@@ -545,7 +546,7 @@ class Checkpointer:
                 "written": _time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
             try:
-                (tmp / META).write_text(json.dumps(meta, indent=1, default=_plain) + "\n")
+                (tmp / META).write_text(json.dumps(meta, indent=1, default=jsonable) + "\n")
                 shutil.rmtree(old, ignore_errors=True)
                 if self.dir.exists():
                     self.dir.rename(old)
@@ -607,14 +608,4 @@ def set_aside(out_dir: Path | str) -> Path | None:
 
 def _normalised(data: dict) -> dict:
     """The dict as it reads back from JSON (tuples become lists, numpy scalars numbers)."""
-    return json.loads(json.dumps(data, default=_plain))
-
-
-def _plain(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+    return json.loads(json.dumps(data, default=jsonable))

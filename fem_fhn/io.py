@@ -129,10 +129,11 @@ class Diagnostics:
 def write_json(path: Path, data: dict, comm: MPI.Comm) -> None:
     """Write `data` as indented JSON on rank 0 (numpy scalars converted)."""
     if comm.rank == 0:
-        Path(path).write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
+        Path(path).write_text(json.dumps(data, indent=2, default=jsonable) + "\n")
 
 
-def _jsonable(obj):
+def jsonable(obj):
+    """JSON form of numpy scalars and arrays and of paths (`json.dumps(..., default=jsonable)`)."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):

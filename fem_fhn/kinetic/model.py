@@ -28,6 +28,7 @@ from mpi4py import MPI
 from fem_fhn import kernels as _kernels
 from fem_fhn.kinetic import initial, moments, relaxation, transport
 from fem_fhn.kinetic.grid import VelocityGrid, check_invariance
+from fem_fhn.macro.stimulus import total_current
 from fem_fhn.params import FHNParameters, ParameterError, require, require_finite
 
 __all__ = ["BACKENDS", "KineticFHN"]
@@ -175,8 +176,7 @@ class KineticFHN:
 
     def current(self, t: float) -> np.ndarray | float:
         """I_ext(x, t) including the constant params.I_ext."""
-        extra = 0.0 if self.stimulus is None else self.stimulus(t)
-        return self.params.I_ext + extra
+        return total_current(self.params.I_ext, self.stimulus, t)
 
     def current_range(self, t: float) -> tuple[float, float]:
         """Global (min, max) of the current at time t."""

@@ -37,7 +37,7 @@ import ufl
 from mpi4py import MPI
 
 from fem_fhn._fenics import PETSc, fem
-from fem_fhn.macro.stimulus import Stimulus
+from fem_fhn.macro.stimulus import Stimulus, total_current
 from fem_fhn.mesh import NodalMesh
 from fem_fhn.params import FHNParameters, ParameterError, require
 from fem_fhn.timestepping import IMEX_SCHEMES as IMEX_TABLEAUX
@@ -131,8 +131,7 @@ class LocalFHN:
 
     def current(self, t: float) -> np.ndarray | float:
         """I_ext(x, t) including the constant params.I_ext."""
-        extra = 0.0 if self.stimulus is None else self.stimulus(t)
-        return self.params.I_ext + extra
+        return total_current(self.params.I_ext, self.stimulus, t)
 
     def reaction(self, t: float, y: np.ndarray) -> np.ndarray:
         """The explicit part at the nodes: (N(V) − W + I_ext, τ (V + a − b W))."""

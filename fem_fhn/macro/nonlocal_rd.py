@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from mpi4py import MPI
 
-from fem_fhn.macro.stimulus import Stimulus
+from fem_fhn.macro.stimulus import Stimulus, total_current
 from fem_fhn.nonlocal_ import NonlocalLaplacian
 from fem_fhn.params import FHNParameters
 
@@ -48,8 +48,7 @@ class NonlocalFHN:
 
     def current(self, t: float) -> np.ndarray | float:
         """I_ext(x, t) including the constant params.I_ext."""
-        extra = 0.0 if self.stimulus is None else self.stimulus(t)
-        return self.params.I_ext + extra
+        return total_current(self.params.I_ext, self.stimulus, t)
 
     def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
         V, W = y

@@ -35,3 +35,8 @@ class Stimulus:
         if isinstance(self.source, Expression):
             return self.source(**self._xyz, t=t)
         return self.source(self.coords, t)
+
+
+def total_current(I_ext: float, stimulus: Stimulus | None, t: float) -> np.ndarray | float:
+    """I_ext + I(x, t): the constant current of the parameters plus the optional stimulus."""
+    return I_ext if stimulus is None else I_ext + stimulus(t)

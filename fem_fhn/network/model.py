@@ -33,7 +33,7 @@ import math
 import numpy as np
 from mpi4py import MPI
 
-from fem_fhn.macro.stimulus import Stimulus
+from fem_fhn.macro.stimulus import Stimulus, total_current
 from fem_fhn.network.graph import ShortRangeGraph, short_range_graph
 from fem_fhn.network.moments import ParticleMoments
 from fem_fhn.network.sampling import Particles
@@ -140,8 +140,7 @@ class NetworkFHN:
 
     def current(self, t: float) -> np.ndarray | float:
         """I_ext(x_i, t) including the constant params.I_ext."""
-        extra = 0.0 if self.stimulus is None else self.stimulus(t)
-        return self.params.I_ext + extra
+        return total_current(self.params.I_ext, self.stimulus, t)
 
     def long_range(self, v: np.ndarray) -> np.ndarray:
         """Σ_j Ψ(x_i − x_j) ω_j (v_i − v_j) = v_i (K1)_i − (K v)_i (zero without Ψ)."""
