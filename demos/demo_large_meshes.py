@@ -36,18 +36,18 @@ common = {
 
 # ## Mesh
 #
-# Bundled domains meshed on the fly: the folded band at $h = 0.0035$ (about $2.2\times10^5$
-# nodes) and the unit ball at $h = 0.045$ (about $1.1\times10^5$ nodes).
+# Bundled domains meshed on the fly: the folded band at $h = 0.0025$ (about $2.3\times10^5$
+# nodes) and the unit ball at $h = 0.031$ (about $1.1\times10^5$ nodes).
 
 cases = {
     "folded_2d": {
-        "mesh": {"source": "folded", "h": 0.02 if CI else 0.0035},
+        "mesh": {"source": "folded", "h": 0.02 if CI else 0.0025},
         "kernel": {"type": "gaussian", "width": 0.03, "strength": 5.0},
         "nonlocal": {"method": "nufft", "tol": 1e-6},
         "time": {"t_end": 1.0 if CI else 12.0, "n_outputs": 4 if CI else 24},
     },
     "ball_3d": {
-        "mesh": {"source": "ball", "h": 0.15 if CI else 0.045},
+        "mesh": {"source": "ball", "h": 0.15 if CI else 0.031},
         "kernel": {"type": "gaussian", "width": 0.08, "strength": 5.0},
         "nonlocal": {"method": "nufft", "tol": 1e-4},
         "time": {"t_end": 0.5 if CI else 4.0, "n_outputs": 2 if CI else 8},
