@@ -32,7 +32,7 @@ from mpi4py import MPI
 
 from fem_fhn import neuron
 from fem_fhn.config import parse_config
-from fem_fhn.io import FieldWriter
+from fem_fhn.io import Every, FieldWriter, Probe
 from fem_fhn.params import FHNParameters
 from fem_fhn.render import render_fields
 from fem_fhn.runner import build
@@ -99,42 +99,6 @@ config = parse_config(
 # once), the reaction explicit, so Δt = 0.1 is limited by the reaction only, not by the
 # mesh size. The observers: a `Probe` recording V at the probe points at every sampling time,
 # and a `FieldWriter` called on every k-th sample only.
-
-
-class Probe:
-    """Observer recording the values of V at the mesh nodes nearest to `points`."""
-
-    def __init__(self, nodes, points: np.ndarray):
-        self.comm = nodes.comm
-        self.index, self.mine = [], []
-        for p in points:
-            dist = np.linalg.norm(nodes.coords - p, axis=1)
-            i = int(np.argmin(dist)) if dist.size else -1
-            best = self.comm.allreduce(
-                (float(dist[i]) if i >= 0 else np.inf, self.comm.rank), MPI.MINLOC
-            )
-            self.index.append(i)
-            self.mine.append(best[1] == self.comm.rank)
-        self.times, self.values = [], []
-
-    def __call__(self, t: float, y: np.ndarray, step: int) -> None:
-        local = np.array(
-            [y[0, i] if mine else 0.0 for i, mine in zip(self.index, self.mine, strict=True)]
-        )
-        self.times.append(t)
-        self.values.append(self.comm.allreduce(local, MPI.SUM))
-
-
-class Every:
-    """Call `observer` on every k-th of the n + 1 output times, and on the last one."""
-
-    def __init__(self, observer, k: int, n: int):
-        self.observer, self.k, self.n, self.calls = observer, k, n, 0
-
-    def __call__(self, t: float, y: np.ndarray, step: int) -> None:
-        if self.calls % self.k == 0 or self.calls == self.n:
-            self.observer(t, y, step)
-        self.calls += 1
 
 
 def periods(times: np.ndarray, values: np.ndarray) -> np.ndarray:

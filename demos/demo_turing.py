@@ -34,7 +34,7 @@ from mpi4py import MPI
 from fem_fhn import kernels, meshes, stability
 from fem_fhn.analysis import dominant_wavenumber
 from fem_fhn.config import parse_config
-from fem_fhn.io import FieldWriter
+from fem_fhn.io import Every, FieldWriter
 from fem_fhn.mesh import NodalMesh
 from fem_fhn.nonlocal_ import METHODS
 from fem_fhn.params import FHNParameters
@@ -141,18 +141,6 @@ class Deviation:
     def __call__(self, t: float, y: np.ndarray, step: int) -> None:
         rms = np.sqrt(self.nodes.integrate((y[0] - V_star) ** 2) / self.area)
         self.records.append((t, rms))
-
-
-class Every:
-    """Call `observer` on every k-th of the n + 1 output times, and on the last one."""
-
-    def __init__(self, observer, k: int, n: int):
-        self.observer, self.k, self.n, self.calls = observer, k, n, 0
-
-    def __call__(self, t: float, y: np.ndarray, step: int) -> None:
-        if self.calls % self.k == 0 or self.calls == self.n:
-            self.observer(t, y, step)
-        self.calls += 1
 
 
 # ## Output

@@ -141,3 +141,48 @@ def jsonable(obj):
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def nearest_node(comm: MPI.Comm, coords: np.ndarray, point) -> tuple[int, int, list[float]]:
+    """The mesh node nearest to `point` over all ranks (collective).
+
+    Returns (local index on the owning rank, -1 elsewhere; owning rank; its coordinates).
+    Missing coordinates of `point` are 0, extra ones are ignored.
+    """
+    p = np.zeros(coords.shape[1])
+    p[: min(len(point), len(p))] = list(point)[: len(p)]
+    dist = np.linalg.norm(coords - p, axis=1)
+    i = int(np.argmin(dist)) if dist.size else -1
+    _, owner = comm.allreduce((float(dist[i]) if i >= 0 else np.inf, comm.rank), op=MPI.MINLOC)
+    where = comm.bcast(coords[i].tolist() if owner == comm.rank else None, root=owner)
+    return (i if owner == comm.rank else -1), owner, where
+
+
+class Probe:
+    """Observer recording field 0 of the state (V) at the nodes nearest to `points`.
+
+    After a run, `times` and `values` (one row per output time, one column per point) hold
+    the same numbers on every rank.
+    """
+
+    def __init__(self, nodes: NodalMesh, points):
+        self.comm = nodes.comm
+        self.index = [nearest_node(self.comm, nodes.coords, p)[0] for p in points]
+        self.times, self.values = [], []
+
+    def __call__(self, t: float, y: np.ndarray, step: int) -> None:
+        local = np.array([y[0, i] if i >= 0 else 0.0 for i in self.index])
+        self.times.append(t)
+        self.values.append(self.comm.allreduce(local, MPI.SUM))
+
+
+class Every:
+    """Call `observer` on every k-th of the n + 1 output times, and on the last one."""
+
+    def __init__(self, observer, k: int, n: int):
+        self.observer, self.k, self.n, self.calls = observer, k, n, 0
+
+    def __call__(self, t: float, y: np.ndarray, step: int) -> None:
+        if self.calls % self.k == 0 or self.calls == self.n:
+            self.observer(t, y, step)
+        self.calls += 1

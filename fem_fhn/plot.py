@@ -110,23 +110,16 @@ class PhaseSpacePictures:
     """
 
     def __init__(self, model, probes, out_dir: str | Path):
-        from mpi4py import MPI
+        from fem_fhn.io import nearest_node
 
         self.model, self.out = model, Path(out_dir) / "phase_space.png"
-        comm, coords = model.comm, model.nodes.coords
         self.owned = []  # (probe index, local node) on the owning rank
         self.points = []
         for k, probe in enumerate(probes):
-            p = np.zeros(coords.shape[1])
-            p[: min(len(probe), len(p))] = probe[: len(p)]
-            d = np.linalg.norm(coords - p, axis=1)
-            i = int(np.argmin(d)) if len(d) else -1
-            best = comm.allreduce((float(d[i]) if i >= 0 else np.inf, comm.rank), op=MPI.MINLOC)
-            if best[1] == comm.rank:
+            i, _, where = nearest_node(model.comm, model.nodes.coords, probe)
+            if i >= 0:
                 self.owned.append((k, i))
-            self.points.append(
-                comm.bcast(coords[i].tolist() if best[1] == comm.rank else None, root=best[1])
-            )
+            self.points.append(where)
 
     def __call__(self, t: float, f: np.ndarray, step: int) -> None:
         comm = self.model.comm
