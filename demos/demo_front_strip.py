@@ -37,10 +37,7 @@ from mpi4py import MPI
 from fem_fhn import meshes
 from fem_fhn.analysis import FrontTracker
 from fem_fhn.config import parse_config
-from fem_fhn.io import FieldWriter
-from fem_fhn.render import render_fields
-from fem_fhn.runner import build
-from fem_fhn.simulation import Simulation
+from fem_fhn.runner import run
 
 # -
 
@@ -113,23 +110,14 @@ def front_config(mesh: dict, x0: float, kernel_width: float, model: str) -> dict
 
 def simulate(data: dict, out: Path) -> FrontTracker:
     """Run one configuration, write its fields and pictures to `out`, return the tracker."""
-    config = parse_config(data)
-    setup = build(config, MPI.COMM_WORLD)
-    out.mkdir(parents=True, exist_ok=True)
-    model = setup.model
-    writer = FieldWriter(
-        setup.nodes, model.fields_of, setup.fields, out, static={"rho0": setup.rho0}
-    )
-    tracker = FrontTracker(setup.nodes, level=v2, axis=0)
-    times = np.linspace(0.0, config.time.t_end, config.time.n_outputs + 1)
-    sim = Simulation(model, setup.integrator, times, [writer, tracker], progress=False)
-    try:
-        sim.run(setup.y0)
-    finally:
-        writer.close()
-    if setup.nodes.comm.rank == 0:
-        render_fields(out / "vtk" / "fields.pvd", "V", png=out / "V.png", gif=out / "V.gif")
-    return tracker
+    trackers = []
+
+    def track(setup):
+        trackers.append(FrontTracker(setup.nodes, level=v2, axis=0))
+        return trackers[-1]
+
+    run(parse_config(data), out, observers=[track])
+    return trackers[0]
 
 
 # ## Output

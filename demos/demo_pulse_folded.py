@@ -30,11 +30,8 @@ from mpi4py import MPI
 from fem_fhn import meshes, neuron
 from fem_fhn.analysis import FrontTracker, front_speed
 from fem_fhn.config import parse_config
-from fem_fhn.io import FieldWriter
 from fem_fhn.params import FHNParameters
-from fem_fhn.render import render_fields
-from fem_fhn.runner import build
-from fem_fhn.simulation import Simulation
+from fem_fhn.runner import run
 
 # -
 
@@ -108,23 +105,14 @@ def pulse_config(mesh: dict, t_end: float, n_outputs: int) -> dict:
 
 def simulate(data: dict, out: Path) -> FrontTracker:
     """Run one configuration, write fields and pictures to `out`, return the edge tracker."""
-    config = parse_config(data)
-    setup = build(config, MPI.COMM_WORLD)
-    out.mkdir(parents=True, exist_ok=True)
-    model = setup.model
-    writer = FieldWriter(
-        setup.nodes, model.fields_of, setup.fields, out, static={"rho0": setup.rho0}
-    )
-    tracker = FrontTracker(setup.nodes, level=0.0, axis=0, which=-1)
-    times = np.linspace(0.0, config.time.t_end, config.time.n_outputs + 1)
-    sim = Simulation(model, setup.integrator, times, [writer, tracker], progress=False)
-    try:
-        sim.run(setup.y0)
-    finally:
-        writer.close()
-    if setup.nodes.comm.rank == 0:
-        render_fields(out / "vtk" / "fields.pvd", "V", png=out / "V.png", gif=out / "V.gif")
-    return tracker
+    trackers = []
+
+    def track(setup):
+        trackers.append(FrontTracker(setup.nodes, level=0.0, axis=0, which=-1))
+        return trackers[-1]
+
+    run(parse_config(data), out, observers=[track])
+    return trackers[0]
 
 
 # ## Output

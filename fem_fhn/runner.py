@@ -11,7 +11,7 @@ import logging
 import math
 import os
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -324,6 +324,7 @@ def run(
     comm: MPI.Comm | None = None,
     restart: Path | str | None = None,
     stop: Callable[[], int] | None = None,
+    observers: Sequence[Callable[[Setup], Callable]] = (),
 ) -> dict:
     """Run the model described by `config`; returns the summary (also written to summary.json).
 
@@ -335,6 +336,8 @@ def run(
             checkpoint (`fem_fhn.checkpoint`). Continuing in that same folder first moves the
             earlier segment's field files to segment<k>/; diagnostics.csv keeps the whole history.
         stop: returns nonzero to stop the run (default: SIGINT/SIGTERM are caught for the run).
+        observers: factories setup ↦ observer obs(t, y, step), called at every output time
+            after the writers (e.g. a front tracker).
 
     A stopped run writes a checkpoint, closes its files and returns a summary with "status":
     "interrupted" and "signal"; a failed run writes the last good state as a checkpoint, the
@@ -382,14 +385,19 @@ def run(
         diagnostics = Diagnostics(nodes, model.fields_of, setup.rho0)
         if resumed is not None:
             diagnostics.rows = list(resumed.rows)
-        observers = [writer, diagnostics, *(make(out) for make in setup.outputs)]
+        watchers = [
+            writer,
+            diagnostics,
+            *(make(out) for make in setup.outputs),
+            *(make(setup) for make in observers),
+        ]
         t = config.time
         times = np.linspace(0.0, t.t_end, t.n_outputs + 1)
         sim = Simulation(
             model,
             setup.integrator,
             times,
-            observers,
+            watchers,
             progress=config.output.progress,
             chunk_steps=config.checkpoint.signal_steps,
             stop=stop_now,

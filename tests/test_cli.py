@@ -149,3 +149,15 @@ def test_auto_time_step_with_the_nonlocal_model(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     # 0.9 x the explicit bound 1/(2 max K rho0 + 3 * 1.5**2 - 1) = 0.0923 here: 6 steps to 0.5
     assert summary["time"]["dt"] == "auto" and summary["time"]["steps"] == 6
+
+
+def test_run_calls_extra_observers_at_every_output_time(tmp_path):
+    import tomllib
+
+    from fem_fhn.config import parse_config
+    from fem_fhn.runner import run
+
+    seen = []
+    config = parse_config(tomllib.loads(SMALL))
+    run(config, tmp_path / "out", observers=[lambda setup: lambda t, y, step: seen.append(t)])
+    assert seen == pytest.approx([0.0, 0.25, 0.5])
