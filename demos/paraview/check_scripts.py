@@ -15,7 +15,7 @@ V = V_min + k/(K - 1) (V_max - V_min). The picture passes when
   from ``vtk/fields.pvd`` with pyvista.
 
 It prints these statistics for every picture and exits with 1 (naming what failed) when a
-picture fails or when ``pvbatch`` or ``xvfb-run`` is missing. It installs nothing.
+picture fails or when ``pvbatch``, ``xvfb-run`` or ``xauth`` is missing. It installs nothing.
 """
 
 from __future__ import annotations
@@ -178,11 +178,11 @@ def run(command: list[str], env: dict[str, str]) -> None:
 
 def main() -> int:
     """Run and check every ParaView script; 0 if all pictures pass."""
-    missing = [tool for tool in ("pvbatch", "xvfb-run") if shutil.which(tool) is None]
+    missing = [tool for tool in ("pvbatch", "xvfb-run", "xauth") if shutil.which(tool) is None]
     if missing:
         print(
-            f"error: {' and '.join(missing)} not found: install ParaView and Xvfb "
-            "(Debian/Ubuntu: apt-get install paraview python3-paraview xvfb)",
+            f"error: {', '.join(missing)} not found: install ParaView and Xvfb (Debian/Ubuntu: "
+            "apt-get install --no-install-recommends paraview python3-paraview xvfb xauth)",
             file=sys.stderr,
         )
         return 1

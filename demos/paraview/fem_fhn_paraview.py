@@ -91,7 +91,8 @@ def open_run(folder: Path) -> Any:
     from paraview import simple as pvs
 
     path, reader_name = choose_source(folder, hasattr(pvs, VTX_READER))
-    file_name = [str(path)] if reader_name.startswith("Xdmf") else str(path)
+    absolute = str(path.resolve())  # so that the saved state finds it from anywhere
+    file_name = [absolute] if reader_name.startswith("Xdmf") else absolute
     reader = getattr(pvs, reader_name)(registrationName=path.name, FileName=file_name)
     reader.UpdatePipelineInformation()
     pvs.GetAnimationScene().UpdateAnimationUsingDataTimeSteps()
