@@ -214,7 +214,7 @@ def main() -> int:
         bad += [f"{png.relative_to(ROOT)}: {f}" for f in failures(stats, data)]
     for line in bad:
         print(f"FAILED {line}", file=sys.stderr)
-    print("all ParaView pictures pass" if not bad else f"{len(bad)} failures")
+    print("all ParaView pictures pass" if not bad else f"{len(bad)} checks failed")
     return 1 if bad else 0
 
 

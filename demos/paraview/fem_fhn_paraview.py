@@ -92,12 +92,32 @@ def open_run(folder: Path) -> Any:
 
     path, reader_name = choose_source(folder, hasattr(pvs, VTX_READER))
     absolute = str(path.resolve())  # so that the saved state finds it from anywhere
-    file_name = [absolute] if reader_name.startswith("Xdmf") else absolute
-    reader = getattr(pvs, reader_name)(registrationName=path.name, FileName=file_name)
+    xdmf = reader_name.startswith("Xdmf")
+    reader = getattr(pvs, reader_name)(
+        registrationName=path.name, FileName=[absolute] if xdmf else absolute
+    )
     reader.UpdatePipelineInformation()
     pvs.GetAnimationScene().UpdateAnimationUsingDataTimeSteps()
     print(f"opened {path} with {reader_name}")
-    return reader
+    return block_with(reader, "V") if xdmf else reader
+
+
+def block_with(reader: Any, field: str) -> Any:
+    """The block of a multiblock source that carries the point field `field`.
+
+    The XDMF file holds one grid per field (V, W, rho0 on the same mesh); drawn together, the
+    blocks without V would cover the coloured one.
+    """
+    from paraview import simple as pvs
+
+    reader.UpdatePipeline()
+    block = pvs.ExtractBlock(registrationName=field, Input=reader)
+    for index in range(len(reader.PointData.keys())):
+        block.Selectors = [f"/Root/Block{index}"]
+        block.UpdatePipeline()
+        if field in block.PointData.keys():
+            return block
+    raise ValueError(f"no block of {reader.FileName} carries the point field {field}")
 
 
 def render_view() -> Any:
@@ -166,7 +186,7 @@ def look_from(view: Any, position: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
     view.ResetCamera()
 
 
-def save_pictures(reader: Any, view: Any, folder: Path, name: str) -> Path:
+def save_pictures(view: Any, folder: Path, name: str) -> Path:
     """Save the last time as ``folder/name.png``, every time as ``folder/frames/name.NNNN.png``
     and the ParaView state as ``folder/name.pvsm`` (File → Load State in the GUI).
 
@@ -175,7 +195,7 @@ def save_pictures(reader: Any, view: Any, folder: Path, name: str) -> Path:
     """
     from paraview import simple as pvs
 
-    times = list(reader.TimestepValues) or [0.0]
+    times = list(pvs.GetTimeKeeper().TimestepValues) or [0.0]
     pvs.GetAnimationScene().AnimationTime = times[-1]
     pvs.Render(view)
     picture = folder / f"{name}.png"
