@@ -19,7 +19,7 @@ NP ?= 2
 # One BLAS/numba thread per MPI rank keeps 2-rank runs from oversubscribing the cores.
 MPI_ENV := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
 
-.PHONY: run test test-serial test-mpi lint venv clean
+.PHONY: run test test-serial test-mpi test-paraview lint venv clean
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "error: no Python >= 3.12 found; set PYTHON=/path/to/python3.12" >&2; exit 1; fi
@@ -40,6 +40,11 @@ test-serial: $(STAMP)
 
 test-mpi: $(STAMP)
 	$(MPI_ENV) $(MPIRUN) -n $(NP) $(PY) -m pytest -m mpi -q -p no:cacheprovider
+
+# The ParaView scripts of the 3D demos, run by pvbatch under xvfb-run on the demos' CI-mode output,
+# with their screenshots checked. Needs ParaView and Xvfb installed (installs nothing itself).
+test-paraview: $(STAMP)
+	$(PY) demos/paraview/check_scripts.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check fem_fhn tests benchmarks demos

@@ -1,67 +1,38 @@
 """Show the 3D run of demos/demo_large_meshes.py (the pulse in the unit ball) in ParaView.
 
-Run the demo first (it writes out/demo_large_meshes/ball_3d/fields.bp), then
+Run the demo first (it writes out/demo_large_meshes/ball_3d/), then
 
-    pvpython demos/paraview/demo_large_meshes.py [RUN_FOLDER]
+    pvpython demos/paraview/demo_large_meshes.py [RUN_FOLDER]   # or pvbatch, or xvfb-run -a pvbatch
 
-(RUN_FOLDER defaults to out/demo_large_meshes/ball_3d). In the ParaView GUI, the same lines can be
-pasted into View → Python Shell. The script opens the VTX file with the ADIOS2VTXReader, shows
-the ball clipped by the plane y = 0 coloured by V, and the pulse's front as the contour V = 0; it
-saves the last time as ball.png and every time as frames/ball.NNNN.png in the folder.
+(RUN_FOLDER defaults to out/demo_large_meshes/ball_3d). It opens the run's fields.bp with the
+ADIOS2VTXReader when this ParaView has it, else vtk/fields.pvd (it prints which); shows the ball
+clipped by the plane y = 0 coloured by V and the pulse's front as the contour V = 0; and saves
+the last time as ball.png, every time as frames/ball.NNNN.png and the state as ball.pvsm
+(File → Load State) in the run folder.
+
+In the GUI: View → Python Shell, ``RUN_FOLDER = "/path/to/out/demo_large_meshes/ball_3d"`` (if
+the GUI was not started from the repository), then Run Script with this file, and press Play.
 """
 
+import inspect
 import sys
 from pathlib import Path
 
-from paraview import simple as pvs
+#: the run this script shows (relative to the working directory) and its picture's name
+RUN = "out/demo_large_meshes/ball_3d"
+PICTURE = "ball"
 
-folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("out/demo_large_meshes/ball_3d")
-bp = folder / "fields.bp"
-if not bp.exists():
-    sys.exit(f"{bp} not found: run `python demos/demo_large_meshes.py` first")
+# the helper module next to this file (the GUI's shell may run scripts without __file__)
+_file = globals().get("__file__") or inspect.currentframe().f_code.co_filename
+for _dir in (Path(_file).resolve().parent, Path.cwd() / "demos" / "paraview"):
+    if (_dir / "fem_fhn_paraview.py").is_file():
+        sys.path.insert(0, str(_dir))
+        break
+import fem_fhn_paraview as fp  # noqa: E402
 
-reader = pvs.ADIOS2VTXReader(registrationName="fields.bp", FileName=str(bp))
-reader.UpdatePipelineInformation()
-scene = pvs.GetAnimationScene()
-scene.UpdateAnimationUsingDataTimeSteps()
-
-view = pvs.GetActiveViewOrCreate("RenderView")
-view.ViewSize = [1200, 900]
-view.Background = [1.0, 1.0, 1.0]
-view.OrientationAxesVisibility = 0
-
-# Half of the ball: clipped by the plane y = 0.
-clip = pvs.Clip(registrationName="clip y = 0", Input=reader)
-clip.ClipType = "Plane"
-clip.ClipType.Origin = [0.0, 0.0, 0.0]
-clip.ClipType.Normal = [0.0, 1.0, 0.0]
-clip_display = pvs.Show(clip, view)
-pvs.ColorBy(clip_display, ("POINTS", "V"))
-lut = pvs.GetColorTransferFunction("V")
-lut.ApplyPreset("Viridis (matplotlib)", True)
-lut.RescaleTransferFunction(-1.2, 1.2)  # rest -0.69, excited +1
-lut.AutomaticRescaleRangeMode = "Never"
-clip_display.SetScalarBarVisibility(view, True)
-
-# The front: the isosurface V = 0 in the whole ball, semi-transparent.
-front = pvs.Contour(registrationName="front V = 0", Input=reader)
-front.ContourBy = ["POINTS", "V"]
-front.Isosurfaces = [0.0]
-front_display = pvs.Show(front, view)
-pvs.ColorBy(front_display, None)
-front_display.AmbientColor = [0.85, 0.2, 0.1]
-front_display.DiffuseColor = [0.85, 0.2, 0.1]
-front_display.Opacity = 0.6
-
-view.CameraPosition = [2.5, -3.5, 2.0]
-view.CameraFocalPoint = [0.0, 0.0, 0.0]
-view.CameraViewUp = [0.0, 0.0, 1.0]
-view.ResetCamera()
-
-times = list(reader.TimestepValues) or [0.0]
-scene.AnimationTime = times[-1]
-pvs.Render(view)
-pvs.SaveScreenshot(str(folder / "ball.png"), view, ImageResolution=[1200, 900])
-(folder / "frames").mkdir(exist_ok=True)
-pvs.SaveAnimation(str(folder / "frames" / "ball.png"), view, ImageResolution=[1200, 900])
-print(f"wrote {folder / 'ball.png'} and {len(times)} frames in {folder / 'frames'}/")
+folder = fp.run_folder(getattr(sys, "argv", []), RUN, globals())
+reader = fp.open_run(folder)
+view = fp.render_view()
+fp.show_clip_and_front(reader, view)
+fp.look_from(view, (2.5, -3.5, 2.0))
+fp.save_pictures(view, folder, PICTURE)
