@@ -144,7 +144,8 @@ class NodalMesh:
     Attributes:
         mesh: the DOLFINx mesh.
         space: the P1 Lagrange space; node = degree of freedom of this space.
-        coords: owned node coordinates, shape (n_owned, dim).
+        coords: owned node coordinates, shape (n_owned, dim): the input mesh's coordinates,
+            identical on every partition.
         masses: owned lumped masses m_j = ∫ φ_j dx.
         global_index: input node number of each owned node (independent of the partition).
     """
@@ -161,7 +162,6 @@ class NodalMesh:
         index_map = space.dofmap.index_map
         n_owned = index_map.size_local
         dim = mesh.geometry.dim
-        coords = space.tabulate_dof_coordinates()[:n_owned, :dim].copy()
         phi = ufl.TestFunction(space)
         mass = fem.assemble_vector(fem.form(phi * ufl.dx))
         mass.scatter_reverse(dolfinx.la.InsertMode.add)
@@ -169,6 +169,10 @@ class NodalMesh:
         dof_to_node = np.empty(n_owned + index_map.num_ghosts, dtype=np.int64)
         dof_to_node[space.dofmap.list.ravel()] = mesh.geometry.dofmaps[0].ravel()
         global_index = np.asarray(mesh.geometry.input_global_indices)[dof_to_node[:n_owned]]
+        # The geometry nodes are the input coordinates, copied bit for bit to every partition
+        # (tabulated dof coordinates are pushed forward from the reference cell and differ
+        # between partitions by round-off, which moves fields with a jump on a node).
+        coords = mesh.geometry.x[dof_to_node[:n_owned], :dim].copy()
         return cls(mesh, space, coords, mass.array[:n_owned].copy(), global_index)
 
     @classmethod
