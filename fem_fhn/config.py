@@ -274,6 +274,8 @@ class KineticConfig:
 
 
 MAP_KEYS = ("param1", "range1", "param2", "range2", "n")
+#: the largest grids of `fem-fhn dispersion`: k points, kinetic k points, map points per axis
+MAX_K_POINTS, MAX_K_KINETIC, MAX_MAP_POINTS = 10_000_000, 10_000, 2_000
 
 
 @dataclass(frozen=True)
@@ -297,10 +299,11 @@ class DispersionConfig:
     def __post_init__(self):
         require(self.dim in (1, 2, 3), "dispersion.dim", self.dim, "1, 2 or 3")
         require(self.k_max >= 0, "dispersion.k_max", self.k_max, "a wavenumber > 0 (0: auto)")
-        require(self.n_k >= 2, "dispersion.n_k", self.n_k, "an integer >= 2")
-        require(
-            self.n_k_kinetic >= 1, "dispersion.n_k_kinetic", self.n_k_kinetic, "an integer >= 1"
-        )
+        ok = 2 <= self.n_k <= MAX_K_POINTS
+        require(ok, "dispersion.n_k", self.n_k, f"an integer 2 <= n_k <= {MAX_K_POINTS}")
+        ok = 1 <= self.n_k_kinetic <= MAX_K_KINETIC
+        allowed = f"an integer 1 <= n_k_kinetic <= {MAX_K_KINETIC}"
+        require(ok, "dispersion.n_k_kinetic", self.n_k_kinetic, allowed)
         require(self.rho >= 0, "dispersion.rho", self.rho, "a density >= 0")
         ok = self.V_star == "rest" or isinstance(self.V_star, float)
         require(ok, "dispersion.V_star", self.V_star, 'a number or "rest"')
@@ -320,8 +323,8 @@ class DispersionConfig:
             ok = ok and value[0] < value[1]
             require(ok, f"dispersion.map.{key}", value, "a list [lo, hi] of numbers, lo < hi")
         n = self.map.get("n", 41)
-        ok = isinstance(n, int) and not isinstance(n, bool) and n >= 2
-        require(ok, "dispersion.map.n", n, "an integer >= 2")
+        ok = isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= MAX_MAP_POINTS
+        require(ok, "dispersion.map.n", n, f"an integer 2 <= n <= {MAX_MAP_POINTS}")
 
 
 @dataclass(frozen=True)

@@ -333,6 +333,11 @@ REFUSED = [
         edit('V = "1.0 if x < 2 else -0.69248"', 'V = "words.csv"'),
         ["initial.V = 'words.csv'", "cannot be read as numbers", "spaces or commas"],
     ),
+    (
+        "dispersion n_k 1e12",
+        BASE + "[dispersion]\nn_k = 1_000_000_000_000\n",
+        ["dispersion.n_k = 1000000000000", "2 <= n_k <= 10000000"],
+    ),
     ("dt nan", edit("dt = 0.05", "dt = nan"), ["time.dt = nan", 'a finite number or "auto"']),
     ("radius inf", BASE + "[network]\nradius = inf\n", ['a finite number or "auto"']),
     ("V_star nan", BASE + "[dispersion]\nV_star = nan\n", ['a finite number or "rest"']),
@@ -611,3 +616,18 @@ def test_restart_refuses_a_non_finite_state_and_bad_positions(finished, capsys):
         err = run_bad(capsys, again, finished / "new", "--restart", str(broken))
         assert shown in err and "a finite time t >= 0, steps >= 0" in err, err
     assert not (finished / "new").exists()
+
+
+def test_dispersion_command_refuses_an_unresolved_k_range(folder, capsys):
+    """k_max = 1e300 used to overflow and report no instability for a kernel with a band."""
+    text = (
+        '[kernel]\ntype = "mexican_hat"\nwidth_exc = 0.3\nwidth_inh = 0.6\na_exc = 2.0\n'
+        "a_inh = 1.0\nallow_negative = true\n[dispersion]\ndim = 1\nrho = 3.0\n"
+    )
+    (folder / "disp.toml").write_text(text + "k_max = 1e300\n")
+    code = main(["dispersion", str(folder / "disp.toml"), "--out", str(folder / "d")])
+    one_line(capsys, code, "dispersion.k_max = 1e+300 is not allowed", "resolve the kernel")
+    assert not (folder / "d").exists()
+    (folder / "disp.toml").write_text(text)
+    assert main(["dispersion", str(folder / "disp.toml"), "--out", str(folder / "d")]) == 0
+    assert json.loads((folder / "d" / "dispersion.json").read_text())["kind"] == "oscillatory"
