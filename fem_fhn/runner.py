@@ -12,6 +12,7 @@ import math
 import os
 import platform
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -393,13 +394,36 @@ def preflight(
     default = config.output.dir if found is None else found.run_dir
     out = Path(out_dir if out_dir is not None else default)
     check_output_dir(out, out_key if out_dir is not None else "output.dir")
-    try:
-        setup = build(config, comm)
-    except MeshError as err:
-        raise ConfigError(explain_mesh_error(config, err)) from None
-    check_setup(config, setup)
-    resumed = None if found is None else checkpoint.resume(found, config, setup)
+    with _held_logs():  # a refused run prints its one line only
+        try:
+            setup = build(config, comm)
+        except MeshError as err:
+            raise ConfigError(explain_mesh_error(config, err)) from None
+        check_setup(config, setup)
+        resumed = None if found is None else checkpoint.resume(found, config, setup)
     return Prepared(setup, out, found, resumed)
+
+
+@contextmanager
+def _held_logs():
+    """Hold the package's log records; emit them when the block ends normally, drop them when
+    it raises."""
+    held: list[logging.LogRecord] = []
+
+    class Hold(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            held.append(record)
+
+    handler, propagate = Hold(), log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
+    for record in held:
+        log.handle(record)
 
 
 def step_used(config: RunConfig, integrator) -> float | None:

@@ -2,7 +2,10 @@
 is allowed, and nothing written to the output folder (tests/test_cli.py has the first 15 cases)."""
 
 import json
+import math
 import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -631,3 +634,144 @@ def test_dispersion_command_refuses_an_unresolved_k_range(folder, capsys):
     (folder / "disp.toml").write_text(text)
     assert main(["dispersion", str(folder / "disp.toml"), "--out", str(folder / "d")]) == 0
     assert json.loads((folder / "d" / "dispersion.json").read_text())["kind"] == "oscillatory"
+
+
+# ---------------------------------------------------------------------- property: any config
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+#: values that break a key of almost any type (wrong type, out of range, not finite, huge)
+BREAKERS = [
+    math.nan,
+    math.inf,
+    -math.inf,
+    -1,
+    0,
+    -0.5,
+    1e300,
+    1e-300,
+    10**12,
+    True,
+    "",
+    "nonsense",
+    "1 +* x",
+    "missing.npy",
+    [],
+    [[math.nan]],
+    {"a": 1},
+]
+#: (table, key) pairs a broken config changes, covering every table a run reads
+KEYS = [
+    ("mesh", "source"),
+    ("mesh", "h"),
+    ("rho0", "value"),
+    ("model", "a"),
+    ("model", "b"),
+    ("model", "tau"),
+    ("model", "I_ext"),
+    ("kernel", "width"),
+    ("kernel", "strength"),
+    ("kernel", "type"),
+    ("nonlocal", "method"),
+    ("nonlocal", "tol"),
+    ("initial", "V"),
+    ("initial", "W"),
+    ("stimulus", "I"),
+    ("time", "t_end"),
+    ("time", "dt"),
+    ("time", "scheme"),
+    ("time", "n_outputs"),
+    ("output", "formats"),
+    ("output", "png"),
+    ("checkpoint", "every"),
+    ("checkpoint", "dir"),
+    ("budget", "memory_gib"),
+    ("budget", "steps"),
+    ("kinetic", "n_v"),
+    ("kinetic", "eps"),
+    ("kinetic", "probes"),
+    ("network", "n"),
+    ("network", "radius"),
+    ("unknown", "key"),
+]
+
+
+def toml_value(value) -> str:
+    """A Python value as TOML (nan and inf included)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+
+
+def toml_text(config: dict) -> str:
+    return "".join(
+        f"[{table}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items())
+        for table, keys in config.items()
+    )
+
+
+@st.composite
+def configs(draw):
+    """A small valid config on the bundled interval, and maybe one key broken."""
+    config = {
+        "mesh": {"source": "interval"},
+        "model": {
+            "a": draw(st.floats(0.0, 1.0)),
+            "b": draw(st.floats(0.0, 1.0)),
+            "tau": draw(st.floats(0.0, 0.2)),
+            "I_ext": draw(st.floats(-0.5, 0.5)),
+        },
+        "kernel": {"type": "gaussian", "width": draw(st.floats(0.3, 1.0)), "strength": 1.0},
+        "initial": {
+            "V": draw(st.sampled_from([-0.7, 0.0, "1.0 if x < 2 else -0.69", "tanh(x - 5)"])),
+            "W": draw(st.sampled_from([-0.36, 0.1, "0.1*x"])),
+        },
+        "time": {
+            "t_end": draw(st.sampled_from([0.1, 0.2])),
+            "dt": draw(st.sampled_from([0.02, 0.05, "auto"])),
+            "n_outputs": draw(st.integers(1, 3)),
+        },
+        "output": {"png": False, "gif": False, "progress": False},
+    }
+    if draw(st.integers(0, 3)):  # three in four broken
+        table, key = draw(st.sampled_from(KEYS))
+        config.setdefault(table, {})[key] = draw(st.sampled_from(BREAKERS))
+    return config
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(config=configs())
+def test_any_config_runs_or_is_refused_in_one_line(tmp_path, capsys, config):
+    """The invariant of `fem-fhn run`: exit 0 with a completed record; or exit 1 with exactly
+    one line on stderr and nothing written; or (a valid config that blows up) exit 2 with one
+    line and a "failed" record. Never a traceback."""
+    capsys.readouterr()
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    (folder / "run.toml").write_text(toml_text(config))
+    out = folder / "out"
+    code = main(["run", str(folder / "run.toml"), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code in (0, 1, 2), (code, err)
+    if code == 0:
+        assert err == ""
+        assert json.loads((out / "summary.json").read_text())["status"] == "completed"
+        return
+    assert len(err.splitlines()) == 1 and err.startswith("fem-fhn: error:"), err
+    if code == 1:
+        assert not out.exists(), err
+    else:
+        assert json.loads((out / "summary.json").read_text())["status"] == "failed"
