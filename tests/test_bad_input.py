@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fem_fhn.cli import EXIT_BAD_INPUT, main
 
@@ -637,9 +639,6 @@ def test_dispersion_command_refuses_an_unresolved_k_range(folder, capsys):
 
 
 # ---------------------------------------------------------------------- property: any config
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 #: values that break a key of almost any type (wrong type, out of range, not finite, huge)
 BREAKERS = [
