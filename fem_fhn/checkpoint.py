@@ -8,6 +8,8 @@ A checkpoint is a folder (OUT/checkpoint by default: [checkpoint] dir) holding
                  the time t, the step count, the `Position` (output interval and step inside it)
                  with the interval's bounds, the ranks and the pieces with their row counts, the
                  state layout, the physics of the run (compared on restart, `physics`), the
+                 SHA-256 of every input file (`inputs`: mesh, ρ0, initial data, positions;
+                 a restart whose files differ is refused), the
                  [time] table, the integrator's state (`integrator_state`: the current step of
                  the adaptive PETSc TS, the step counter that numbers the network's noise), the
                  diagnostics rows up to t and the restarts before this segment.
@@ -34,10 +36,13 @@ folders, `locate` takes the one with the most steps.
 
 Restart (`resume`): every rank reads the ids of every piece, selects its own with
 `np.searchsorted` and rebuilds the state in its own order, so the number of ranks may change.
+Refused (one line, nothing written): a meta.json whose position is not a finite t ≥ 0 with
+steps ≥ 0, changed physics or input files, a state that is not finite everywhere.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -163,6 +168,64 @@ def physics(config, setup) -> dict:
     return _normalised(out)
 
 
+def sha256(path: Path) -> str:
+    """The SHA-256 of a file's contents (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def input_files(config) -> dict[str, Path]:
+    """{key: path} of every file a run reads besides the config: the mesh (a bundled domain's
+    committed mesh too, unless generated at mesh.h), ρ0, initial data, network positions."""
+    from fem_fhn.mesh import resolve_mesh_source
+
+    files = {}
+    source = config.mesh_source()
+    if isinstance(source, Path):
+        files["mesh.source"] = source
+    elif not config.mesh.h:
+        files["mesh.source"] = resolve_mesh_source(source)
+    for key, value in (
+        ("rho0.value", config.rho0.value),
+        ("initial.V", config.initial.V),
+        ("initial.W", config.initial.W),
+    ):
+        field = config.field_source(value, key)
+        if isinstance(field, Path):
+            files[key] = field
+    if config.network is not None and config.network.positions:
+        files["network.positions"] = config.path(config.network.positions)
+    return files
+
+
+def inputs(config) -> dict[str, dict]:
+    """{key: {"path", "sha256"}} of `input_files`."""
+    return {
+        key: {"path": str(path), "sha256": sha256(path)}
+        for key, path in input_files(config).items()
+    }
+
+
+def changed_inputs(saved: dict, current: dict) -> list[str]:
+    """'key (path: why)' for every input file whose contents differ from the checkpoint's."""
+    out = []
+    for key in sorted(set(saved) | set(current)):
+        old, new = saved.get(key), current.get(key)
+        if (old or {}).get("sha256") == (new or {}).get("sha256"):
+            continue
+        if old is None:
+            why = "not an input of the checkpointed run"
+        elif new is None:
+            why = "an input of the checkpointed run, not of this one"
+        else:
+            why = "contents differ"
+        out.append(f"{key} ({(new or old)['path']!r}: {why})")
+    return out
+
+
 def differences(saved: dict, current: dict) -> list[str]:
     """'key = current (checkpoint: saved)' for every key whose values differ.
 
@@ -271,7 +334,41 @@ def read_meta(ckpt_dir: Path) -> dict:
             f"checkpoint file {str(path)!r} lacks {', '.join(missing)}; allowed: a complete "
             "meta.json written by fem-fhn run"
         )
+    bad = _bad_position(meta)
+    if bad:
+        raise _config_error(
+            f"checkpoint file {str(path)!r} is not allowed: {bad}; allowed: a meta.json written "
+            "by fem-fhn run (a finite time t >= 0, steps >= 0, a position inside the run)"
+        )
     return meta
+
+
+def _integer(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _bad_position(meta: dict) -> str | None:
+    """What is wrong with the position fields of a meta.json (None if nothing)."""
+    t, steps, pos, interval = meta["t"], meta["steps"], meta["position"], meta["interval"]
+    if not (_number(t) and t >= 0):
+        return f"t = {t!r}"
+    if not (_integer(steps) and steps >= 0):
+        return f"steps = {steps!r}"
+    if not isinstance(pos, dict) or not all(k in pos for k in ("index", "substep", "t", "steps")):
+        return f"position = {pos!r}"
+    ok = _integer(pos["index"]) and pos["index"] >= 0 and _integer(pos["substep"])
+    ok = ok and pos["substep"] >= -1 and _number(pos["t"]) and pos["t"] == t
+    ok = ok and _integer(pos["steps"]) and pos["steps"] == steps
+    if not ok:
+        return f"position = {pos!r} (t = {t!r}, steps = {steps!r})"
+    ok = isinstance(interval, list) and len(interval) == 2 and all(map(_number, interval))
+    if not (ok and interval[0] <= t <= interval[1] * (1 + 1e-12) + 1e-12):
+        return f"interval = {interval!r} does not hold t = {t!r}"
+    return None
 
 
 _REQUIRED = (
@@ -375,10 +472,27 @@ def resume(located: Located, config, setup) -> Resumed:
             f"{'; '.join(diffs)}; allowed: the same [model], [kernel], [rho0], [stimulus], "
             "[mesh] and model settings as the checkpointed run"
         )
+    from mpi4py import MPI
+
+    comm = setup.nodes.comm
+    current = comm.bcast(inputs(config) if comm.rank == 0 else None, root=0)
+    changed = changed_inputs(meta.get("inputs", current), current)
+    if changed:
+        raise _config_error(
+            f"--restart {where!r} is not allowed: input files differ from the checkpointed "
+            f"run's: {'; '.join(changed)}; allowed: the same input files (the checkpoint "
+            "stores their SHA-256)"
+        )
     position = start_position(meta, config.time)
     kind = meta["kind"]
     ids, points = state_ids(setup, kind), state_points(setup, kind)
-    rows = _read_rows(located.ckpt_dir, meta, ids, points, setup.nodes.comm)
+    rows = _read_rows(located.ckpt_dir, meta, ids, points, comm)
+    n_bad = comm.allreduce(int(np.count_nonzero(~np.isfinite(rows))), op=MPI.SUM)
+    if n_bad:
+        raise _config_error(
+            f"--restart {where!r} is not allowed: the checkpointed state has {n_bad} values "
+            "that are not finite; allowed: a checkpoint of a finite state"
+        )
     y = np.ascontiguousarray(np.moveaxis(rows, 0, meta["node_axis"]))
     restore_integrator(setup.integrator, meta.get("integrator", {}))
     return Resumed(y, position, list(meta.get("diagnostics", [])), located)
@@ -494,6 +608,7 @@ class Checkpointer:
             "node_axis": self.axis,
             "fields": list(setup.fields),
             "physics": physics(config, setup),
+            "inputs": self.comm.bcast(inputs(config) if self.comm.rank == 0 else None, root=0),
             "time": asdict(config.time),
             "config": config.source,
             "restarts": resumed.restarts if resumed is not None else [],

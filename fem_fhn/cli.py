@@ -2,7 +2,9 @@
 
     fem-fhn run [CONFIG] [--out DIR]      run a simulation (the bundled default without CONFIG)
     fem-fhn run CONFIG --restart DIR      continue the run in DIR from its checkpoint
-    fem-fhn validate CONFIG               check a config and exit
+    fem-fhn validate CONFIG [--out DIR] [--restart DIR]
+                                          every check `run` makes before time stepping (the
+                                          mesh is read and the model built), nothing written
     fem-fhn neuron [--a A ...] --out PNG  phase plane of the single neuron
     fem-fhn mesh NAME [--h H] --out FILE  write a bundled domain's mesh as .msh
     fem-fhn dispersion CONFIG --out DIR   dispersion relation, Turing analysis, parameter map
@@ -18,7 +20,11 @@ Exit codes:
     130  `fem-fhn run` stopped by SIGINT (Ctrl-C), 143 by SIGTERM (128 + the signal number):
          a checkpoint is written, the output files are closed, summary.json says
          "status": "interrupted"; continue with `fem-fhn run CONFIG --restart DIR`.
-         A second signal ends the process at once (no checkpoint).
+         A second signal ends the process at once (no new checkpoint; summary.json says
+         "interrupted"). A signal after the final checkpoint leaves the run "completed" (exit 0,
+         the pictures not yet drawn are skipped).
+The exit code and summary.json's "status" always agree: 0 completed, 2 failed, 128 + n
+interrupted.
 """
 
 from __future__ import annotations
@@ -47,8 +53,10 @@ def _parser() -> argparse.ArgumentParser:
         help="continue from the checkpoint of the run in DIR (output to DIR unless --out)",
     )
 
-    val = sub.add_parser("validate", help="validate a TOML config and exit")
+    val = sub.add_parser("validate", help="run every check of `run` without time stepping")
     val.add_argument("config")
+    val.add_argument("--out", help="output folder to check (default: [output] dir)")
+    val.add_argument("--restart", metavar="DIR", help="check the restart from DIR as well")
 
     neuron = sub.add_parser("neuron", help="draw the single-neuron phase plane to PNG")
     neuron.add_argument("--config", help="take [model] from this TOML config")
@@ -111,13 +119,21 @@ def _cmd_limit_study(args) -> None:
 def _cmd_run(args) -> int:
     from fem_fhn.config import load_config
     from fem_fhn.runner import run
+    from fem_fhn.simulation import StopRequest
 
     config = load_config(args.config)
     if args.quiet:
         from dataclasses import replace
 
         config = replace(config, output=replace(config.output, progress=False))
-    summary = run(config, args.out, restart=args.restart)
+    # the handlers stay until the command returns, so a late signal cannot end the process
+    # with a status that summary.json does not say
+    with StopRequest() as stop:
+        summary = run(config, args.out, restart=args.restart, stop=stop)
+        return _report_run(args, config, summary)
+
+
+def _report_run(args, config, summary: dict) -> int:
     out = summary.get("output", args.out or config.output.dir)
     if summary.get("status") == "interrupted":
         if MPI.COMM_WORLD.rank == 0:
@@ -134,25 +150,59 @@ def _cmd_run(args) -> int:
         print(
             f"done: {summary['time']['steps']} steps in {summary['time']['wall_time_s']:.1f} s "
             f"on {summary['ranks']} rank(s); V in [{final['min_V']:.3f}, {final['max_V']:.3f}]; "
-            f"output in {out}/ (fields.bp, fields.xdmf, vtk/fields.pvd, V.png, V.gif, summary.json)"
+            f"output in {out}/ ({', '.join(summary['files'])})"
         )
     return EXIT_OK
 
 
 def _cmd_validate(args) -> None:
     from fem_fhn.config import load_config
+    from fem_fhn.runner import preflight
 
     config = load_config(args.config)
+    prepared = preflight(config, MPI.COMM_WORLD, args.out, args.restart)
     if MPI.COMM_WORLD.rank == 0:
-        print(f"{args.config}: valid (mesh {config.mesh.source!r}, scheme {config.time.scheme!r})")
+        nodes = prepared.setup.nodes
+        print(
+            f"{args.config}: valid (mesh {config.mesh.source!r} with {nodes.n_global} nodes, "
+            f"scheme {config.time.scheme!r}; nothing written)"
+        )
+
+
+def _writable_file(path: str, key: str = "--out") -> None:
+    """Refuse (ConfigError) a file path that is a folder or whose folder cannot be written."""
+    from pathlib import Path
+
+    from fem_fhn.config import ConfigError
+    from fem_fhn.runner import check_output_dir
+
+    target = Path(path)
+    allowed = "allowed: a file name in a folder that exists or can be created, and can be written"
+    if target.is_dir():
+        raise ConfigError(f"{key} = {path!r} is not allowed: it is a folder; {allowed}")
+    try:
+        check_output_dir(target.parent, key)
+    except ConfigError as err:
+        why = str(err).split(" is not allowed: ", 1)[-1].split("; allowed")[0]
+        raise ConfigError(f"{key} = {path!r} is not allowed: {why}; {allowed}") from None
 
 
 def _cmd_neuron(args) -> None:
+    import math
+
     from fem_fhn import neuron
     from fem_fhn.config import load_config
-    from fem_fhn.params import FHNParameters
+    from fem_fhn.params import FHNParameters, require
     from fem_fhn.plot import phase_plane_figure
 
+    for name in ("a", "b", "tau", "I_ext", "v0", "w0", "t_end"):
+        value = getattr(args, name)
+        if value is not None:
+            flag = "--" + name.replace("_", "-")
+            require(math.isfinite(value), flag, value, "a finite number")
+    if args.t_end is not None:
+        require(args.t_end > 0, "--t-end", args.t_end, "a time > 0")
+    _writable_file(args.out)
     params = load_config(args.config).model if args.config else FHNParameters()
     changes = {
         k: getattr(args, k) for k in ("a", "b", "tau", "I_ext") if getattr(args, k) is not None
@@ -169,6 +219,7 @@ def _cmd_neuron(args) -> None:
 def _cmd_mesh(args) -> None:
     from fem_fhn import meshes
 
+    _writable_file(args.out)
     if MPI.COMM_WORLD.rank == 0:
         path = meshes.generate(args.name, args.h, args.out)
         print(f"wrote {path}")
@@ -201,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         code = COMMANDS[args.command](args)
     except (ParameterError, ValueError, FileNotFoundError) as err:
         return _fail(rank, err, EXIT_BAD_INPUT)
-    except (SimulationError, FloatingPointError, RuntimeError) as err:
+    except (SimulationError, FloatingPointError, RuntimeError, OSError) as err:
         return _fail(rank, err, EXIT_RUNTIME)
     return code or EXIT_OK
 

@@ -15,6 +15,7 @@ Expressions (ρ0, initial data, stimulus) are parsed by `fem_fhn.expressions` �
     [solver]    form = "V"
     [output]    dir, formats, png, gif, progress
     [checkpoint] every, dir, signal_steps    # see fem_fhn.checkpoint
+    [budget]    memory_gib, steps, outputs   # limits checked before a run (fem_fhn.budget)
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ class InitialConfig:
 class StimulusConfig:
     I: FieldValue = 0.0  # noqa: E741
 
+    def __post_init__(self):
+        ok = not (isinstance(self.I, str) and self.I.strip().endswith(FIELD_FILE_SUFFIXES))
+        require(ok, "stimulus.I", self.I, "a finite number or an expression of x, y, z, t")
+
 
 @dataclass(frozen=True)
 class TimeConfig:
@@ -148,13 +153,29 @@ class CheckpointConfig:
         )
         parts = Path(self.dir).parts
         ok = bool(parts) and not Path(self.dir).is_absolute() and ".." not in parts
-        ok = ok and parts[0] not in (".", "vtk", "particles", "fields.bp", *_RUN_FILES)
-        allowed = "a folder name inside the output folder (relative, no '..')"
+        ok = ok and parts[0] not in (".", *_RUN_FILES) and not parts[0].startswith("segment")
+        allowed = (
+            "a folder name inside the output folder (relative, no '..', not one of the run's "
+            f"own files {', '.join(_RUN_FILES)} or segment<k>)"
+        )
         require(ok, "checkpoint.dir", self.dir, allowed)
         require(self.signal_steps >= 0, "checkpoint.signal_steps", self.signal_steps, ">= 0")
 
 
-_RUN_FILES = ("diagnostics.csv", "summary.json", "fields.xdmf", "fields.h5")
+#: names the output folder uses for its own files and folders
+_RUN_FILES = (
+    "diagnostics.csv",
+    "summary.json",
+    "summary.json.tmp",
+    "fields.bp",
+    "fields.xdmf",
+    "fields.h5",
+    "vtk",
+    "particles",
+    "phase_space.png",
+    "V.png",
+    "V.gif",
+)
 
 
 @dataclass(frozen=True)
@@ -247,11 +268,14 @@ class KineticConfig:
             value = getattr(self, key)
             require(value in allowed, f"kinetic.{key}", value, f"one of {allowed}")
         ok = all(isinstance(p, list) and 1 <= len(p) <= 3 for p in self.probes)
-        ok = ok and all(isinstance(c, int | float) for p in self.probes for c in p)
-        require(ok, "kinetic.probes", self.probes, "a list of points [x, y, ...]")
+        ok = ok and all(_is_number(c) and math.isfinite(c) for p in self.probes for c in p)
+        allowed = "a list of points [x, y, ...] of finite numbers, one coordinate per mesh axis"
+        require(ok, "kinetic.probes", self.probes, allowed)
 
 
 MAP_KEYS = ("param1", "range1", "param2", "range2", "n")
+#: the largest grids of `fem-fhn dispersion`: k points, kinetic k points, map points per axis
+MAX_K_POINTS, MAX_K_KINETIC, MAX_MAP_POINTS = 10_000_000, 10_000, 2_000
 
 
 @dataclass(frozen=True)
@@ -275,10 +299,11 @@ class DispersionConfig:
     def __post_init__(self):
         require(self.dim in (1, 2, 3), "dispersion.dim", self.dim, "1, 2 or 3")
         require(self.k_max >= 0, "dispersion.k_max", self.k_max, "a wavenumber > 0 (0: auto)")
-        require(self.n_k >= 2, "dispersion.n_k", self.n_k, "an integer >= 2")
-        require(
-            self.n_k_kinetic >= 1, "dispersion.n_k_kinetic", self.n_k_kinetic, "an integer >= 1"
-        )
+        ok = 2 <= self.n_k <= MAX_K_POINTS
+        require(ok, "dispersion.n_k", self.n_k, f"an integer 2 <= n_k <= {MAX_K_POINTS}")
+        ok = 1 <= self.n_k_kinetic <= MAX_K_KINETIC
+        allowed = f"an integer 1 <= n_k_kinetic <= {MAX_K_KINETIC}"
+        require(ok, "dispersion.n_k_kinetic", self.n_k_kinetic, allowed)
         require(self.rho >= 0, "dispersion.rho", self.rho, "a density >= 0")
         ok = self.V_star == "rest" or isinstance(self.V_star, float)
         require(ok, "dispersion.V_star", self.V_star, 'a number or "rest"')
@@ -298,8 +323,27 @@ class DispersionConfig:
             ok = ok and value[0] < value[1]
             require(ok, f"dispersion.map.{key}", value, "a list [lo, hi] of numbers, lo < hi")
         n = self.map.get("n", 41)
-        ok = isinstance(n, int) and not isinstance(n, bool) and n >= 2
-        require(ok, "dispersion.map.n", n, "an integer >= 2")
+        ok = isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= MAX_MAP_POINTS
+        require(ok, "dispersion.map.n", n, f"an integer 2 <= n <= {MAX_MAP_POINTS}")
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """The [budget] table: limits checked before a run starts (`fem_fhn.budget`).
+
+    memory_gib: GiB per rank the run may take (0: the memory available on the machine, shared by
+    the ranks running on it); steps: time steps of a fixed-step scheme; outputs: output times.
+    """
+
+    memory_gib: float = 0.0
+    steps: int = 100_000_000
+    outputs: int = 10_000
+
+    def __post_init__(self):
+        allowed = "GiB per rank > 0, or 0: the memory available on the machine"
+        require(self.memory_gib >= 0, "budget.memory_gib", self.memory_gib, allowed)
+        require(self.steps >= 1, "budget.steps", self.steps, "an integer >= 1")
+        require(self.outputs >= 1, "budget.outputs", self.outputs, "an integer >= 1")
 
 
 @dataclass(frozen=True)
@@ -331,6 +375,7 @@ class RunConfig:
     network: NetworkConfig | None = None
     kinetic: KineticConfig | None = None
     dispersion: DispersionConfig | None = None
+    budget: BudgetConfig = BudgetConfig()
     base_dir: Path = Path(".")
     source: str = ""  # the config file it was read from
 
@@ -367,6 +412,7 @@ SECTIONS = {
     "network": NetworkConfig,
     "kinetic": KineticConfig,
     "dispersion": DispersionConfig,
+    "budget": BudgetConfig,
 }
 
 
@@ -376,11 +422,32 @@ def _unknown(key: str, allowed, where: str) -> ConfigError:
     return ConfigError(f"unknown key '{where}{key}'{hint}; allowed: {', '.join(allowed)}")
 
 
+#: float keys that also take inf (TOML `inf`): the limit the key's message documents
+INFINITE_OK = {"kinetic.eps": "inf: no relaxation", "network.eps": "inf: no short-range term"}
+#: keys holding a field on the mesh (a number, an expression or a file); the other `float | str`
+#: keys take a number or one word (WORDS, default "auto")
+FIELD_KEYS = {
+    "rho0.value": "a finite number, an expression of x, y, z, or a .npy/.csv/.txt file",
+    "initial.V": "a finite number, an expression of x, y, z, or a .npy/.csv/.txt file",
+    "initial.W": "a finite number, an expression of x, y, z, or a .npy/.csv/.txt file",
+    "stimulus.I": "a finite number or an expression of x, y, z, t",
+}
+WORDS = {"dispersion.V_star": "rest"}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _check_type(key: str, value, hint) -> object:
     """Check a TOML value against a field annotation; return it converted."""
     if hint is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        require(ok and math.isfinite(value), key, value, "a finite number")
+        finite = _is_number(value) and math.isfinite(value)
+        if key in INFINITE_OK:
+            ok = finite or (_is_number(value) and value == math.inf)
+            require(ok, key, value, f"a finite number or inf ({INFINITE_OK[key]})")
+            return float(value)
+        require(finite, key, value, "a finite number")
         return float(value)
     if hint is int:
         require(isinstance(value, int) and not isinstance(value, bool), key, value, "an integer")
@@ -397,11 +464,10 @@ def _check_type(key: str, value, hint) -> object:
     if hint is str:
         require(isinstance(value, str), key, value, "a string")
         return value
-    if hint == FieldValue:
-        ok = isinstance(value, str) or (
-            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        )
-        require(ok, key, value, "a finite number, an expression string, or a file name")
+    if hint == FieldValue:  # also float | str
+        ok = isinstance(value, str) or (_is_number(value) and math.isfinite(value))
+        allowed = FIELD_KEYS.get(key, f'a finite number or "{WORDS.get(key, "auto")}"')
+        require(ok, key, value, allowed)
         return value if isinstance(value, str) else float(value)
     if typing.get_origin(hint) is tuple:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
@@ -450,8 +516,79 @@ def parse_config(data: dict, base_dir: Path | str = ".", source: str = "") -> Ru
         attr = "nonlocal_" if name == "nonlocal" else name
         sections[attr] = _build_section(name, SECTIONS[name], table)
     config = RunConfig(**sections, base_dir=Path(base_dir), source=source)
+    config = _check_network(config, "n" in data.get("network", {}))
     _check_fields(config)
+    _check_dispersion(config)
+    _check_budget(config)
     return config
+
+
+def _check_network(config: RunConfig, n_given: bool) -> RunConfig:
+    """A positions file of [network]: a finite (n, d) array; n is its number of rows (a given
+    network.n must agree)."""
+    from dataclasses import replace
+
+    from fem_fhn.mesh import load_numbers
+
+    net = config.network
+    if net is None or not net.positions:
+        return config
+    path = config.path(net.positions)
+    if not path.is_file():
+        raise ConfigError(
+            f"network.positions = {net.positions!r} is not allowed: file {str(path)!r} does "
+            "not exist; allowed: a .npy file of positions (n, d)"
+        )
+    if path.suffix != ".npy":
+        raise ConfigError(
+            f"network.positions = {net.positions!r} is not allowed: allowed: a .npy file of "
+            "positions (n, d)"
+        )
+    rows = load_numbers(path, "network.positions", net.positions, ndim=2).shape[0]
+    if n_given and net.n != rows:
+        raise ConfigError(
+            f"network.n = {net.n!r} is not allowed with network.positions = {net.positions!r}, "
+            f"which holds {rows} positions; allowed: n = {rows}, or leave n out"
+        )
+    return replace(config, network=replace(net, n=rows))
+
+
+def _check_dispersion(config: RunConfig) -> None:
+    """[dispersion]: map parameters the kernel and model have; a k grid that resolves Ψ̂."""
+    disp = config.dispersion
+    if disp is None:
+        return
+    from fem_fhn import stability
+
+    kernel = config.kernel.build(disp.dim)
+    if disp.map:
+        names = stability.map_names(config.model, kernel)
+        for key in ("param1", "param2"):
+            value = disp.map[key]
+            require(value in names, f"dispersion.map.{key}", value, f"one of {', '.join(names)}")
+    width = float(kernel.width)
+    limit = K_STEPS_PER_WIDTH * (disp.n_k - 1) / width
+    require(
+        disp.k_max <= limit,
+        "dispersion.k_max",
+        disp.k_max,
+        f"k_max <= {limit:.6g}: the grid step k_max/(n_k - 1) must resolve the kernel's Fourier "
+        f"transform (at most {K_STEPS_PER_WIDTH:g}/width, width {width:g}); raise "
+        "dispersion.n_k for a longer range",
+    )
+
+
+#: the k grid of `fem-fhn dispersion` takes steps of at most this many 1/width
+K_STEPS_PER_WIDTH = 0.5
+
+
+def _check_budget(config: RunConfig) -> None:
+    """Output times and time steps against [budget] (`fem_fhn.budget`)."""
+    from fem_fhn import budget
+
+    budget.check_outputs(config)
+    if isinstance(config.time.dt, float):
+        budget.check_steps(config, config.time.dt)
 
 
 def _check_fields(config: RunConfig) -> None:
@@ -473,6 +610,8 @@ def _check_fields(config: RunConfig) -> None:
     config.field_source(config.initial.V, "initial.V")
     config.field_source(config.initial.W, "initial.W")
     config.field_source(config.stimulus.I, "stimulus.I", ("x", "y", "z", "t"))
+    from fem_fhn.mesh import load_numbers
+
     for key, value in (
         ("rho0.value", config.rho0.value),
         ("initial.V", config.initial.V),
@@ -484,6 +623,8 @@ def _check_fields(config: RunConfig) -> None:
                 f"{key} = {value!r}: file {str(source)!r} does not exist; allowed: a number, "
                 "an expression, or a .npy/.csv/.txt file with one value per mesh node"
             )
+        if isinstance(source, Path):
+            load_numbers(source, key, value)
     if isinstance(config.rho0.value, float) and config.rho0.value < 0:
         raise ConfigError(f"rho0.value = {config.rho0.value!r} is not allowed: rho0 >= 0")
     src = config.mesh_source()
@@ -499,24 +640,34 @@ def _check_fields(config: RunConfig) -> None:
         )
     if isinstance(src, Path) and not src.is_file():
         raise ConfigError(f"mesh.source = {config.mesh.source!r}: file {str(src)!r} does not exist")
-    if config.network is not None and config.network.positions:
-        positions = config.path(config.network.positions)
-        if not positions.is_file():
-            raise ConfigError(
-                f"network.positions = {config.network.positions!r} is not allowed: file "
-                f"{str(positions)!r} does not exist; allowed: a .npy file of positions (n, d)"
-            )
 
 
 def load_config(path: Path | str | None = None) -> RunConfig:
     """Read and validate a TOML config (the bundled default when `path` is None)."""
     path = DEFAULT_CONFIG if path is None else Path(path)
+    if path.is_dir():
+        raise ConfigError(
+            f"config = {str(path)!r} is not allowed: it is a folder; allowed: a TOML file"
+        )
     if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
+        raise ConfigError(
+            f"config = {str(path)!r} is not allowed: the file does not exist; allowed: a TOML file"
+        )
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = " ".join(str(err).split())[:120]
+        raise ConfigError(
+            f"config = {str(path)!r} is not allowed: it cannot be read as UTF-8 text ({reason}); "
+            "allowed: a TOML file"
+        ) from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {err}") from None
+        raise ConfigError(
+            f"config = {str(path)!r} is not allowed: it is not valid TOML ({err}); allowed: a "
+            "TOML file"
+        ) from None
     return parse_config(data, path.parent, str(path))
 
 

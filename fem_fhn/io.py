@@ -7,14 +7,17 @@ Files in the output folder:
     fields.bp/      VTX (ADIOS2) — open in ParaView with the "ADIOS2VTXReader"
     fields.xdmf/.h5 XDMF — open in ParaView with "XDMF Reader" (Xdmf3ReaderT)
     vtk/fields.pvd  VTK — ParaView and pyvista read it (used for the pictures)
-    diagnostics.csv min/max/mean of V and W and ∫ρ0 V at each output time
-    summary.json    parameters, mesh size, ranks, steps, wall time, final diagnostics
+    diagnostics.csv min/max/mean of V and W and ∫ρ0 V at each output time, a row appended (and
+                    flushed) at every output time
+    summary.json    parameters, mesh size, ranks, steps, wall time, final diagnostics; replaced
+                    atomically whenever the run's state changes (start, checkpoints, end)
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -97,25 +100,67 @@ class _VTKSeries(_XDMFSeries):
 
 
 class Diagnostics:
-    """Min, max and mean (∫u/|Ω|) of each field and ∫ρ0 V, at each output time."""
+    """Min, max and mean (∫u/|Ω|) of each field and ∫ρ0 V, at each output time.
 
-    def __init__(self, nodes: NodalMesh, fields_of, rho0: np.ndarray):
+    Nodes where a field is NaN (no data there, e.g. a network's empty nodes) are left out: the
+    min and max run over the other nodes and the mean is ∫u/|Ω_u| over the part Ω_u where u is
+    defined (lumped quadrature). With `path` set, rank 0 appends each row to that CSV file and
+    flushes it, so the file holds every output time written so far whatever stops the run.
+    """
+
+    def __init__(self, nodes: NodalMesh, fields_of, rho0: np.ndarray, path: Path | None = None):
         self.nodes, self.fields_of, self.rho0 = nodes, fields_of, rho0
         self.volume = nodes.integrate(np.ones(nodes.n_owned))
         self.rows: list[dict[str, float]] = []
+        self.path = None if path is None else Path(path)
+        self._file = None
+        self._writer = None
 
     def summarise(self, fields: dict[str, np.ndarray]) -> dict[str, float]:
         comm = self.nodes.comm
         row = {}
         for name, u in fields.items():
-            row[f"min_{name}"] = comm.allreduce(float(u.min(initial=np.inf)), op=MPI.MIN)
-            row[f"max_{name}"] = comm.allreduce(float(u.max(initial=-np.inf)), op=MPI.MAX)
-            row[f"mean_{name}"] = self.nodes.integrate(u) / self.volume
-        row["int_rho0_V"] = self.nodes.integrate(self.rho0 * fields["V"])
+            known = np.isfinite(u)
+            part = u[known]
+            row[f"min_{name}"] = comm.allreduce(float(part.min(initial=np.inf)), op=MPI.MIN)
+            row[f"max_{name}"] = comm.allreduce(float(part.max(initial=-np.inf)), op=MPI.MAX)
+            volume = self.nodes.integrate(known.astype(float))
+            mean = self.nodes.integrate(np.where(known, u, 0.0)) / volume if volume > 0 else np.nan
+            row[f"mean_{name}"] = mean
+        V = fields["V"]
+        row["int_rho0_V"] = self.nodes.integrate(np.where(np.isfinite(V), self.rho0 * V, 0.0))
         return row
 
     def __call__(self, t: float, y: np.ndarray, step: int) -> None:
         self.rows.append({"t": t, "step": step, **self.summarise(self.fields_of(y))})
+        self._append(self.rows[-1])
+
+    def begin(self) -> None:
+        """Write the rows held so far (carried over from a checkpoint) to a new CSV file."""
+        if self.path is None or self.nodes.comm.rank != 0 or not self.rows:
+            return
+        self._open(self.rows[0])
+        self._writer.writerows(self.rows)
+        self._file.flush()
+
+    def _open(self, row: dict) -> None:
+        self._file = open(self.path, "w", newline="")  # noqa: SIM115 (closed by close())
+        self._writer = csv.DictWriter(self._file, fieldnames=list(row))
+        self._writer.writeheader()
+
+    def _append(self, row: dict) -> None:
+        if self.path is None or self.nodes.comm.rank != 0:
+            return
+        if self._writer is None:
+            self._open(row)
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def close(self) -> None:
+        """Close the CSV file (rank 0)."""
+        if self._file is not None:
+            self._file.close()
+        self._file = self._writer = None
 
     def write_csv(self, path: Path, comm: MPI.Comm) -> None:
         if comm.rank != 0 or not self.rows:
@@ -127,9 +172,13 @@ class Diagnostics:
 
 
 def write_json(path: Path, data: dict, comm: MPI.Comm) -> None:
-    """Write `data` as indented JSON on rank 0 (numpy scalars converted)."""
+    """Write `data` as indented JSON on rank 0 (numpy scalars converted), atomically: a reader
+    (or a process killed meanwhile) sees the previous complete file or the new one."""
     if comm.rank == 0:
-        Path(path).write_text(json.dumps(data, indent=2, default=jsonable) + "\n")
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2, default=jsonable) + "\n")
+        os.replace(tmp, path)
 
 
 def jsonable(obj):

@@ -20,10 +20,60 @@ from fem_fhn.expressions import Expression
 from fem_fhn.params import ParameterError
 
 MESH_SUFFIXES = (".msh", ".xdmf")
+NUMBER_FILES = (
+    "a .npy file holding an array of numbers, or a .csv/.txt file of numbers separated by "
+    "spaces or commas"
+)
 
 
 class MeshError(ParameterError):
     """A mesh that cannot be used: missing, unreadable, empty or of the wrong kind."""
+
+
+def load_numbers(path: Path, key: str, value=None, ndim: int | None = 1) -> np.ndarray:
+    """The finite numbers of a .npy, .csv or .txt file as float64 (flattened for ndim = 1).
+
+    Args:
+        path: the file (.npy: a numeric array, no pickled objects; .csv/.txt: numbers separated
+            by spaces, commas or line breaks).
+        key, value: the config key and value named by the error message.
+        ndim: 1 to flatten; otherwise the number of axes the array must have.
+
+    Raises:
+        ParameterError: `key = value is not allowed: ...` for a file that is missing, cannot be
+            read as numbers, has the wrong number of axes or holds non-finite values.
+    """
+    path = Path(path)
+    shown = str(path) if value is None else value
+
+    def refuse(why: str) -> ParameterError:
+        return ParameterError(f"{key} = {shown!r} is not allowed: {why}; allowed: {NUMBER_FILES}")
+
+    if not path.is_file():
+        raise refuse(f"file {str(path)!r} does not exist")
+    try:
+        if path.suffix == ".npy":
+            data = np.load(path, allow_pickle=False)
+        else:
+            text = path.read_bytes().decode("utf-8").replace(",", " ")
+            data = np.array(text.split(), dtype=float)
+    except (OSError, ValueError, EOFError) as err:  # UnicodeDecodeError is a ValueError
+        reason = " ".join(str(err).split())[:120]
+        raise refuse(f"the file cannot be read as numbers ({reason})") from None
+    if not isinstance(data, np.ndarray) or not (
+        np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)
+    ):
+        raise refuse(f"the file holds {getattr(data, 'dtype', type(data))} values, not numbers")
+    data = np.asarray(data, dtype=float)
+    if ndim == 1:
+        data = data.ravel()
+    elif data.ndim != ndim:
+        raise refuse(f"the array has shape {data.shape}, not {ndim} axes")
+    if data.size == 0:
+        raise refuse("the file holds no numbers")
+    if not np.all(np.isfinite(data)):
+        raise refuse(f"it holds {int(np.count_nonzero(~np.isfinite(data)))} non-finite values")
+    return data
 
 
 def resolve_mesh_source(source: str | Path) -> Path:
@@ -144,7 +194,8 @@ class NodalMesh:
     Attributes:
         mesh: the DOLFINx mesh.
         space: the P1 Lagrange space; node = degree of freedom of this space.
-        coords: owned node coordinates, shape (n_owned, dim).
+        coords: owned node coordinates, shape (n_owned, dim): the input mesh's coordinates,
+            identical on every partition.
         masses: owned lumped masses m_j = ∫ φ_j dx.
         global_index: input node number of each owned node (independent of the partition).
     """
@@ -161,7 +212,6 @@ class NodalMesh:
         index_map = space.dofmap.index_map
         n_owned = index_map.size_local
         dim = mesh.geometry.dim
-        coords = space.tabulate_dof_coordinates()[:n_owned, :dim].copy()
         phi = ufl.TestFunction(space)
         mass = fem.assemble_vector(fem.form(phi * ufl.dx))
         mass.scatter_reverse(dolfinx.la.InsertMode.add)
@@ -169,6 +219,10 @@ class NodalMesh:
         dof_to_node = np.empty(n_owned + index_map.num_ghosts, dtype=np.int64)
         dof_to_node[space.dofmap.list.ravel()] = mesh.geometry.dofmaps[0].ravel()
         global_index = np.asarray(mesh.geometry.input_global_indices)[dof_to_node[:n_owned]]
+        # The geometry nodes are the input coordinates, copied bit for bit to every partition
+        # (tabulated dof coordinates are pushed forward from the reference cell and differ
+        # between partitions by round-off, which moves fields with a jump on a node).
+        coords = mesh.geometry.x[dof_to_node[:n_owned], :dim].copy()
         return cls(mesh, space, coords, mass.array[:n_owned].copy(), global_index)
 
     @classmethod
@@ -242,14 +296,11 @@ class NodalMesh:
         return values
 
     def _field_from_file(self, path: Path, key: str) -> np.ndarray:
-        if not path.is_file():
-            raise ParameterError(f"{key}: file {str(path)!r} does not exist")
-        data = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, delimiter=None)
-        data = np.asarray(data, dtype=float).ravel()
+        data = load_numbers(path, key)
         if data.size != self.n_global:
             raise ParameterError(
-                f"{key}: file {str(path)!r} has {data.size} values, the mesh has "
-                f"{self.n_global} nodes (one value per node, in input node order)"
+                f"{key} = {str(path)!r} is not allowed: the file has {data.size} values, the "
+                f"mesh has {self.n_global} nodes; allowed: one value per node, in input node order"
             )
         return data[self.global_index]
 

@@ -40,6 +40,7 @@ def _plotter(pv, shown, dim3: bool, field: str, clim, title: str):
         scalars=field,
         cmap="viridis",
         clim=clim,
+        nan_color="white",
         scalar_bar_args={"title": field, "vertical": True, "position_x": 0.88, "position_y": 0.1},
     )
     plotter.add_text(title, font_size=10, name="title")
@@ -60,14 +61,17 @@ def render_fields(
 ) -> dict[str, str]:
     """Render the last time of `field` to `png` and all times to an animated `gif`.
 
-    Returns the paths written. 3D meshes are shown clipped by the plane y = centre.
+    Returns the paths written. 3D meshes are shown clipped by the plane y = centre; NaN values
+    (nodes without a value) are left blank.
     """
     pv = _pyvista()
     reader = pv.get_reader(str(pvd))
     times = list(reader.time_values)
     frames = [_frame(pv, reader, i, field) for i in range(len(times))]
     values = np.concatenate([np.asarray(f.point_data[field]) for f in frames])
-    clim = (float(values.min()), float(values.max()) if values.max() > values.min() else 1.0)
+    values = values[np.isfinite(values)]  # NaN: no value there (e.g. a network's empty nodes)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    clim = (low, high if high > low else low + 1.0)
     if np.ptp(frames[0].points[:, 1]) == 0 and np.ptp(frames[0].points[:, 2]) == 0:
         return _render_line(frames, times, field, clim, png, gif, fps)
     dim3 = bool(np.ptp(frames[0].points[:, 2]) > 0)

@@ -12,6 +12,7 @@ import math
 import os
 import platform
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,8 @@ class Setup:
         fields: the names fields_of returns (written at every output time).
         outputs: factories out_dir -> extra observers (e.g. particle files).
         info: model facts for summary.json.
+        output_fields: y -> {name: nodal values} as written and summarised (default
+            model.fields_of; the network marks its empty nodes NaN).
     """
 
     nodes: NodalMesh
@@ -51,22 +54,35 @@ class Setup:
     fields: tuple[str, ...]
     outputs: list[Callable[[Path], Callable]] = field(default_factory=list)
     info: dict = field(default_factory=dict)
+    output_fields: Callable | None = None
+
+    def fields_of(self, y: np.ndarray) -> dict[str, np.ndarray]:
+        """The nodal fields of state y as the output files and diagnostics take them."""
+        return (self.output_fields or self.model.fields_of)(y)
 
 
-def check_output_dir(path: Path) -> None:
-    """Fail early (ConfigError) if `path` cannot be created or written."""
+def check_output_dir(path: Path, key: str = "--out") -> None:
+    """Fail early (ConfigError naming `key`) if the folder `path` cannot be created or written."""
+    shown = str(path)
     path = Path(path).absolute()
+    allowed = "allowed: a folder that exists or can be created, and can be written"
     if path.exists() and not path.is_dir():
-        raise ConfigError(f"output folder {str(path)!r} exists and is not a folder")
+        raise ConfigError(
+            f"{key} = {shown!r} is not allowed: it exists and is not a folder; {allowed}"
+        )
     parent = path
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
         raise ConfigError(
-            f"output folder {str(path)!r} cannot be created: {str(parent)!r} is a file"
+            f"{key} = {shown!r} is not allowed: the output folder cannot be created: "
+            f"{str(parent)!r} is a file; {allowed}"
         )
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"output folder {str(path)!r} is not writable")
+        raise ConfigError(
+            f"{key} = {shown!r} is not allowed: the output folder is not writable "
+            f"({str(parent)!r} is not writable); {allowed}"
+        )
 
 
 def _stimulus(config: RunConfig, coords: np.ndarray) -> Stimulus | None:
@@ -88,6 +104,20 @@ def time_step(config: RunConfig, model, **bound) -> float:
     if model.comm.rank == 0:
         log.info("time.dt = 'auto': dt = %.4g", dt)
     return dt
+
+
+def report_step(config: RunConfig, integrator, comm: MPI.Comm) -> None:
+    """Say so when the step taken is shorter than time.dt (dt does not divide the interval)."""
+    used = step_used(config, integrator)
+    dt = getattr(integrator, "dt", None)
+    if used is not None and dt is not None and used < dt * (1 - 1e-9) and comm.rank == 0:
+        (log.info if config.time.dt == "auto" else log.warning)(
+            "time.dt = %g does not divide the output interval t_end/n_outputs = %g: steps of "
+            "%g are taken (summary.json time.dt_used)",
+            dt,
+            config.time.t_end / config.time.n_outputs,
+            used,
+        )
 
 
 def build_local(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -> Setup:
@@ -139,8 +169,9 @@ def build_macro(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -
     dt = time_step(config, model)
     integrator = make_integrator(t.scheme, dt, t.rtol, t.atol)
     bound = model.max_stable_dt()
-    if t.scheme != "adaptive" and dt > bound and nodes.comm.rank == 0:
-        log.warning("time.dt = %g exceeds the explicit stability estimate %.3g", dt, bound)
+    used = step_used(config, integrator)
+    if used is not None and used > bound and nodes.comm.rank == 0:
+        log.warning("time step %g exceeds the explicit stability estimate %.3g", used, bound)
     info = {"model": "nonlocal_fhn", "nonlocal": {**asdict(config.nonlocal_), **op.info()}}
     return Setup(nodes, rho0, model, model.state(V0, W0), integrator, ("V", "W"), info=info)
 
@@ -156,6 +187,7 @@ def build_network(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel)
         radius_for,
         sample_particles,
     )
+    from fem_fhn.network.moments import mark_empty
 
     net = config.network
     if net.positions:
@@ -198,7 +230,18 @@ def build_network(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel)
     if net.write_particles:
         outputs.append(lambda out: ParticleWriter(particles, out / "particles"))
     info = {**model.info(), "radius": radius, "network": asdict(net)}
-    return Setup(nodes, rho0, model, y0, integrator, ("V", "W", "rho"), outputs, info)
+    fields = ("V", "W", "rho")
+    return Setup(
+        nodes,
+        rho0,
+        model,
+        y0,
+        integrator,
+        fields,
+        outputs,
+        info,
+        lambda y: mark_empty(model.fields_of(y)),
+    )
 
 
 def build_kinetic(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -> Setup:
@@ -255,7 +298,7 @@ def build_kinetic(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel)
     )
     f0 = model.state(V0, W0, kin.sigma_v, kin.sigma_w)
     outputs = []
-    if kin.probes:
+    if kin.probes and config.output.png:
         outputs.append(lambda out: PhaseSpacePictures(model, kin.probes, out))
     info = {
         "model": "kinetic_fhn",
@@ -315,7 +358,93 @@ def build(config: RunConfig, comm: MPI.Comm, prepared=None, kind: str | None = N
     """The model chosen by the config (or `kind`), on `prepared` = prepare(config) if given."""
     kind = model_kind(config) if kind is None else kind
     nodes, rho0, kernel = prepare(config, comm) if prepared is None else prepared
-    return BUILDERS[kind](config, nodes, rho0, kernel)
+    setup = BUILDERS[kind](config, nodes, rho0, kernel)
+    report_step(config, setup.integrator, comm)
+    return setup
+
+
+@dataclass
+class Prepared:
+    """A run checked and built, nothing written yet (`preflight`)."""
+
+    setup: Setup
+    out: Path
+    found: object = None  # the checkpoint located for --restart
+    resumed: object = None  # its state read for this run
+
+
+def preflight(
+    config: RunConfig,
+    comm: MPI.Comm,
+    out_dir: Path | str | None = None,
+    restart: Path | str | None = None,
+    out_key: str = "--out",
+) -> Prepared:
+    """Every check of a run before time stepping, and the model built: what `run` does before
+    writing anything, and all that `fem-fhn validate` does.
+
+    Raises:
+        ConfigError: bad input (one line naming the key, the value and what is allowed).
+    """
+    from fem_fhn import checkpoint
+    from fem_fhn.mesh import MeshError
+    from fem_fhn.validation import check_setup, explain_mesh_error
+
+    found = None if restart is None else checkpoint.locate(restart, config.checkpoint.dir, comm)
+    default = config.output.dir if found is None else found.run_dir
+    out = Path(out_dir if out_dir is not None else default)
+    check_output_dir(out, out_key if out_dir is not None else "output.dir")
+    with _held_logs():  # a refused run prints its one line only
+        try:
+            setup = build(config, comm)
+        except MeshError as err:
+            raise ConfigError(explain_mesh_error(config, err)) from None
+        check_setup(config, setup)
+        resumed = None if found is None else checkpoint.resume(found, config, setup)
+    return Prepared(setup, out, found, resumed)
+
+
+@contextmanager
+def _held_logs():
+    """Hold the package's log records; emit them when the block ends normally, drop them when
+    it raises."""
+    held: list[logging.LogRecord] = []
+
+    class Hold(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            held.append(record)
+
+    handler, propagate = Hold(), log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
+    for record in held:
+        log.handle(record)
+
+
+def step_used(config: RunConfig, integrator) -> float | None:
+    """The time step a fixed-step integrator takes: (output interval)/n, n = ⌈interval/dt⌉ —
+    at most time.dt, shorter when dt does not divide the output interval (None: adaptive)."""
+    if not hasattr(integrator, "n_steps"):
+        return None
+    interval = config.time.t_end / config.time.n_outputs
+    return interval / integrator.n_steps(0.0, interval)
+
+
+def output_files(config: RunConfig, setup: Setup, pictures: dict) -> list[str]:
+    """The files and folders a run writes in its output folder (as the final line lists them)."""
+    names = {"vtx": "fields.bp", "xdmf": "fields.xdmf", "vtk": "vtk/fields.pvd"}
+    files = [names[f] for f in config.output.formats]
+    files += [Path(p).name for p in pictures.values()]
+    if config.kinetic is not None and config.kinetic.probes and config.output.png:
+        files.append("phase_space.png")
+    if config.network is not None and config.network.write_particles:
+        files.append("particles/particles.pvd")
+    return [*files, "diagnostics.csv", "summary.json", config.checkpoint.dir + "/"]
 
 
 def run(
@@ -342,28 +471,22 @@ def run(
     A stopped run writes a checkpoint, closes its files and returns a summary with "status":
     "interrupted" and "signal"; a failed run writes the last good state as a checkpoint, the
     summary with "status": "failed", and raises SimulationError. Otherwise "status" is
-    "completed".
+    "completed"; a stop request that comes after the final checkpoint skips the pictures not yet
+    drawn and is recorded as "signal_after_completion".
+
+    The record is kept true whatever stops the process: diagnostics.csv gets a row at every
+    output time, summary.json is replaced atomically at the start ("status": "running"), at
+    every checkpoint and at the end; a process ended by a second signal leaves "interrupted".
     """
     # --- checkpoint/restart and fault handling (fem_fhn.checkpoint, fem_fhn.simulation) ---
-    import signal
     from contextlib import nullcontext
 
     from fem_fhn import checkpoint
-    from fem_fhn.mesh import MeshError
     from fem_fhn.simulation import SimulationError, StopRequest
-    from fem_fhn.validation import check_setup, explain_mesh_error
 
     comm = MPI.COMM_WORLD if comm is None else comm
-    found = None if restart is None else checkpoint.locate(restart, config.checkpoint.dir, comm)
-    default = config.output.dir if found is None else found.run_dir
-    out = Path(out_dir if out_dir is not None else default)
-    check_output_dir(out)
-    try:
-        setup = build(config, comm)
-    except MeshError as err:
-        raise ConfigError(explain_mesh_error(config, err)) from None
-    check_setup(config, setup)
-    resumed = None if found is None else checkpoint.resume(found, config, setup)
+    prepared = preflight(config, comm, out_dir, restart)
+    setup, out, found, resumed = prepared.setup, prepared.out, prepared.found, prepared.resumed
     nodes, model = setup.nodes, setup.model
 
     segment = None
@@ -373,51 +496,140 @@ def run(
             segment = checkpoint.set_aside(out)
     comm.barrier()
     error = None
-    with StopRequest() if stop is None else nullcontext(stop) as stop_now:
-        writer = FieldWriter(
-            nodes,
-            model.fields_of,
-            setup.fields,
-            out,
-            config.output.formats,
-            static={"rho0": setup.rho0},
-        )
-        diagnostics = Diagnostics(nodes, model.fields_of, setup.rho0)
-        if resumed is not None:
-            diagnostics.rows = list(resumed.rows)
-        watchers = [
-            writer,
-            diagnostics,
-            *(make(out) for make in setup.outputs),
-            *(make(setup) for make in observers),
-        ]
-        t = config.time
-        times = np.linspace(0.0, t.t_end, t.n_outputs + 1)
-        sim = Simulation(
-            model,
-            setup.integrator,
-            times,
-            watchers,
-            progress=config.output.progress,
-            chunk_steps=config.checkpoint.signal_steps,
-            stop=stop_now,
-            checkpoint=checkpoint.Checkpointer(config, setup, out, times, diagnostics, resumed),
-            checkpoint_every=config.checkpoint.every,
-        )
+    t = config.time
+    times = np.linspace(0.0, t.t_end, t.n_outputs + 1)
+    diagnostics = Diagnostics(nodes, setup.fields_of, setup.rho0, out / "diagnostics.csv")
+    if resumed is not None:
+        diagnostics.rows = list(resumed.rows)
+    record = _Record(config, setup, out, comm, diagnostics, resumed, segment)
+    saver = checkpoint.Checkpointer(config, setup, out, times, diagnostics, resumed)
+    sim = Simulation(
+        model,
+        setup.integrator,
+        times,
+        progress=config.output.progress,
+        chunk_steps=config.checkpoint.signal_steps,
+        checkpoint=record.after(saver),
+        checkpoint_every=config.checkpoint.every,
+    )
+    record.sim = sim
+    record.write()
+    # handlers installed now, after the build: PETSc installs its own when it starts
+    handler = stop if isinstance(stop, StopRequest) else None if stop is None else nullcontext(stop)
+    with StopRequest() if handler is None else handler as stop_now:
+        sim.stop = stop_now
+        writer = None
         try:
-            sim.run(
-                setup.y0 if resumed is None else resumed.y,
-                None if resumed is None else resumed.position,
+            diagnostics.begin()
+            writer = FieldWriter(
+                nodes,
+                setup.fields_of,
+                setup.fields,
+                out,
+                config.output.formats,
+                static={"rho0": setup.rho0},
             )
-        except SimulationError as err:
-            error = err
-        finally:
-            writer.close()
-            diagnostics.write_csv(out / "diagnostics.csv", comm)
-        rows = diagnostics.rows
+            sim.observers = [
+                writer,
+                diagnostics,
+                *(make(out) for make in setup.outputs),
+                *(make(setup) for make in observers),
+            ]
+            try:
+                sim.run(
+                    setup.y0 if resumed is None else resumed.y,
+                    None if resumed is None else resumed.position,
+                )
+            except SimulationError as err:
+                error = err
+            finally:
+                writer.close()
+                diagnostics.close()
+            if error is not None:
+                record.extra["error"] = " ".join(str(error).split())
+            late = int(stop_now()) if sim.status == "completed" else 0
+            if late:
+                record.extra["signal_after_completion"] = _signal_name(late)
+            elif comm.rank == 0 and sim.status == "completed":
+                record.extra["pictures"] = _pictures(config, out)
+        except BaseException as err:  # a second signal (SystemExit, KeyboardInterrupt)
+            record.ended_by(err)
+            raise
+        summary = record.write()
+    if error is not None:
+        raise error
+    return summary
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    return signal.Signals(number).name
+
+
+def _pictures(config: RunConfig, out: Path) -> dict:
+    """V.png and V.gif from the VTK series, as [output] png and gif ask (rank 0)."""
+    if not (config.output.png or config.output.gif) or "vtk" not in config.output.formats:
+        return {}
+    from fem_fhn.render import render_fields
+
+    return render_fields(
+        out / "vtk" / "fields.pvd",
+        "V",
+        png=out / "V.png" if config.output.png else None,
+        gif=out / "V.gif" if config.output.gif else None,
+    )
+
+
+class _Record:
+    """summary.json of a run, written atomically whenever the run's state changes."""
+
+    def __init__(self, config, setup, out, comm, diagnostics, resumed, segment):
+        self.config, self.setup, self.out, self.comm = config, setup, out, comm
+        self.diagnostics, self.resumed, self.segment = diagnostics, resumed, segment
+        self.sim: Simulation | None = None
+        self.extra: dict = {}
+        self.forced: dict = {}
+        self.saved: dict | None = None  # the last checkpoint written
+
+    def after(self, saver):
+        """The checkpoint hook: write the checkpoint, then the summary saying where it is."""
+
+        def checkpoint(t, y, position, reason):
+            where = saver(t, y, position, reason)
+            self.saved = {"dir": where, "t": position.t, "steps": position.steps}
+            self.write()
+            return where
+
+        return checkpoint
+
+    def ended_by(self, err: BaseException) -> None:
+        """The process is being ended (a second signal): say so before it goes."""
+        import signal
+
+        number = int(getattr(err, "code", 0) or 0) - 128
+        if isinstance(err, KeyboardInterrupt):
+            number = int(signal.SIGINT)
+        self.forced = {"status": "interrupted"}
+        if number > 0:
+            self.forced |= {"signal": _signal_name(number), "signal_number": number}
+        self.forced["error"] = f"ended by {type(err).__name__} before the run finished"
+        try:
+            self.write()
+        except Exception:  # the original exception is what matters
+            pass
+
+    def summary(self) -> dict:
+        config, setup, comm, sim = self.config, self.setup, self.comm, self.sim
+        nodes = setup.nodes
+        rows = self.diagnostics.rows
+        used = step_used(config, setup.integrator)
+        time_info = {**asdict(config.time), "steps": sim.steps, "wall_time_s": sim.wall_time}
+        if used is not None:
+            time_info["dt_used"] = used
         summary = {
             "config": config.source,
-            "status": sim.status,
+            "status": sim.status if sim.status != "new" else "running",
             **setup.info,
             "parameters": asdict(config.model),
             "kernel": {**config.kernel.spec, "dim": nodes.dim},
@@ -425,45 +637,38 @@ def run(
                 "source": str(config.mesh.source),
                 "dim": nodes.dim,
                 "nodes": nodes.n_global,
-                "cells": comm.allreduce(nodes.mesh.topology.index_map(nodes.dim).size_local),
+                "cells": self.cells,
             },
-            "time": {**asdict(config.time), "steps": sim.steps, "wall_time_s": sim.wall_time},
+            "time": time_info,
             "solver": asdict(config.solver),
             "ranks": comm.size,
             "final": {k: v for k, v in (rows[-1] if rows else {}).items() if k != "step"},
             "python": platform.python_version(),
-            "output": str(out),
+            "output": str(self.out),
         }
-        if sim.last_checkpoint is not None:
-            summary["checkpoint"] = {
-                "dir": sim.last_checkpoint,
-                "t": sim.position.t,
-                "steps": sim.position.steps,
-            }
+        if self.saved is not None:
+            summary["checkpoint"] = dict(self.saved)
         if sim.signal:
-            summary["signal"] = signal.Signals(sim.signal).name
+            summary["signal"] = _signal_name(sim.signal)
             summary["signal_number"] = sim.signal
-        if error is not None:
-            summary["error"] = " ".join(str(error).split())
-        if resumed is not None:
-            summary["restarts"] = resumed.restarts
-            if segment is not None:
-                summary["previous_segment"] = str(segment)
-        if (
-            comm.rank == 0
-            and sim.status == "completed"
-            and (config.output.png or config.output.gif)
-            and "vtk" in config.output.formats
-        ):
-            from fem_fhn.render import render_fields
+        if self.resumed is not None:
+            summary["restarts"] = self.resumed.restarts
+            if self.segment is not None:
+                summary["previous_segment"] = str(self.segment)
+        summary.update(self.extra)
+        summary.update(self.forced)
+        summary["files"] = output_files(config, setup, summary.get("pictures", {}))
+        return summary
 
-            summary["pictures"] = render_fields(
-                out / "vtk" / "fields.pvd",
-                "V",
-                png=out / "V.png" if config.output.png else None,
-                gif=out / "V.gif" if config.output.gif else None,
-            )
-        write_json(out / "summary.json", summary, comm)
-    if error is not None:
-        raise error
-    return summary
+    @property
+    def cells(self) -> int:
+        if not hasattr(self, "_cells"):
+            mesh = self.setup.nodes.mesh
+            self._cells = self.comm.allreduce(mesh.topology.index_map(mesh.topology.dim).size_local)
+        return self._cells
+
+    def write(self) -> dict:
+        """Build the summary and replace summary.json with it (rank 0 writes); returns it."""
+        summary = self.summary()
+        write_json(self.out / "summary.json", summary, self.comm)
+        return summary

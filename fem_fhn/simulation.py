@@ -345,6 +345,10 @@ class StopRequest:
     signal while the first is pending ends the process at once: KeyboardInterrupt for SIGINT,
     SystemExit(128 + signal number) otherwise. The previous handlers are restored on exit.
     Outside the main thread (where Python cannot install handlers) nothing is installed.
+
+    Entering it again while it is active installs the handlers once more (libraries initialised
+    meanwhile, such as PETSc, may have replaced them) and keeps the first previous handlers;
+    they are restored when the outermost `with` ends.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -353,6 +357,7 @@ class StopRequest:
         self.signals = tuple(signals)
         self.signum = 0
         self._previous: dict[int, object] = {}
+        self._depth = 0
 
     def __call__(self) -> int:
         return self.signum
@@ -367,10 +372,15 @@ class StopRequest:
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
             for sig in self.signals:
-                self._previous[sig] = signal.signal(sig, self._handle)
+                previous = signal.signal(sig, self._handle)
+                self._previous.setdefault(sig, previous)
+        self._depth += 1
         return self
 
     def __exit__(self, *exc) -> None:
+        self._depth -= 1
+        if self._depth > 0:
+            return
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()

@@ -3,8 +3,10 @@
 They run before the output folder is created, so bad input leaves nothing behind, and raise
 `ConfigError` (exit code 1) with a one-line message naming the key, the value and what is allowed.
 
-    check_inputs(config, nodes)     mesh quality; ρ0, initial data and stimulus finite on the mesh
-    check_setup(config, setup)      the first time step against the kinetic CFL bound
+    check_inputs(config, nodes)     mesh quality and size; ρ0, initial data and stimulus finite on
+                                    the mesh; kinetic probes on the mesh; the memory budget
+    check_setup(config, setup)      the first time step against the kinetic CFL bound; the number
+                                    of time steps of dt = "auto" against the budget
     check_kernel_sign(spec, ...)    kernels with negative values only with allow_negative = true
     explain_mesh_error(config, err) the message for a mesh that cannot be read
 """
@@ -71,6 +73,70 @@ def check_mesh(config, nodes) -> None:
         f"degenerate (zero {what}, e.g. the cell with vertices {example}); allowed: a mesh "
         f"whose cells all have positive {what}"
     )
+
+
+def max_cell_size(nodes) -> float:
+    """The longest cell edge of the mesh (collective)."""
+    mesh = nodes.mesh
+    n = mesh.topology.index_map(mesh.topology.dim).size_local
+    v = mesh.geometry.x[mesh.geometry.dofmaps[0][:n], : mesh.geometry.dim]
+    longest = 0.0
+    for a in range(v.shape[1]):
+        for b in range(a + 1, v.shape[1]):
+            edge = np.linalg.norm(v[:, a] - v[:, b], axis=1)
+            longest = max(longest, float(edge.max(initial=0.0)))
+    return nodes.comm.allreduce(longest, op=MPI.MAX)
+
+
+def extent(nodes) -> np.ndarray:
+    """The side lengths of the mesh's bounding box (collective)."""
+    lo = nodes.comm.allreduce(nodes.coords.min(axis=0, initial=np.inf), op=MPI.MIN)
+    hi = nodes.comm.allreduce(nodes.coords.max(axis=0, initial=-np.inf), op=MPI.MAX)
+    return hi - lo
+
+
+#: a generated mesh has at least this many cells across the domain's longest side
+MIN_CELLS_ACROSS = 4
+
+
+def check_mesh_size(config, nodes) -> None:
+    """Refuse a mesh.h that leaves fewer than MIN_CELLS_ACROSS cells across the domain."""
+    h = config.mesh.h
+    if not h:
+        return
+    length = float(extent(nodes).max())
+    if h > length / MIN_CELLS_ACROSS:
+        raise _error(
+            f"mesh.h = {h!r} is not allowed: the domain {config.mesh.source!r} is {length:g} "
+            f"across, so the mesh has only {nodes.n_global} nodes; allowed: 0 < h <= "
+            f"{length / MIN_CELLS_ACROSS:g} (at least {MIN_CELLS_ACROSS} cells across)"
+        )
+
+
+def check_probes(config, nodes) -> None:
+    """Kinetic probes: one coordinate per mesh axis, within one cell size of a mesh node."""
+    from fem_fhn.io import nearest_node
+
+    if config.kinetic is None or not config.kinetic.probes:
+        return
+    probes = config.kinetic.probes
+    for point in probes:
+        if len(point) != nodes.dim:
+            raise _error(
+                f"kinetic.probes = {probes!r} is not allowed: the point {point!r} has "
+                f"{len(point)} coordinates, the mesh is {nodes.dim}D; allowed: points with "
+                f"{nodes.dim} coordinates"
+            )
+    h = max_cell_size(nodes)
+    for point in probes:
+        _, _, where = nearest_node(nodes.comm, nodes.coords, point)
+        distance = float(np.linalg.norm(np.asarray(where) - np.asarray(point, dtype=float)))
+        if distance > h:
+            raise _error(
+                f"kinetic.probes = {probes!r} is not allowed: the point {point!r} is "
+                f"{distance:.3g} from the nearest mesh node; allowed: points on the mesh "
+                f"(within one cell size, {h:.3g}, of a node)"
+            )
 
 
 def _where(nodes, bad: np.ndarray) -> str | None:
@@ -142,17 +208,27 @@ def check_fields(config, nodes) -> None:
 
 
 def check_inputs(config, nodes) -> None:
-    """The checks that need the mesh: cell quality, the fields on it, the kernel's sign."""
+    """The checks that need the mesh: cell quality and size, the fields on it, the kernel's
+    sign, the kinetic probes and the memory the run will take (`fem_fhn.budget`)."""
+    from fem_fhn.budget import check_memory
+
     check_mesh(config, nodes)
+    check_mesh_size(config, nodes)
     check_fields(config, nodes)
     kernel = config.kernel.build(nodes.dim)
     check_kernel_sign(kernel, config.kernel.spec, config.kernel.allow_negative)
+    check_probes(config, nodes)
+    check_memory(config, nodes)
 
 
 def check_setup(config, setup) -> None:
     """Checks of the built model before anything is written: the kinetic CFL bound of the first
     step (the stepper would otherwise raise it at the first step, after the output is created)."""
+    from fem_fhn.budget import check_steps
+
     integrator, model = setup.integrator, setup.model
+    if config.time.dt == "auto" and hasattr(integrator, "n_steps"):
+        check_steps(config, float(integrator.dt), "time.dt = 'auto' gives dt")
     if hasattr(integrator, "check_cfl") and hasattr(model, "grid"):
         t1 = config.time.t_end / config.time.n_outputs
         h = t1 / integrator.n_steps(0.0, t1)

@@ -2,10 +2,15 @@
 is allowed, and nothing written to the output folder (tests/test_cli.py has the first 15 cases)."""
 
 import json
+import math
 import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fem_fhn.cli import EXIT_BAD_INPUT, main
 
@@ -222,6 +227,129 @@ CASES = [
     ),
 ]
 
+# inputs that used to crash, run away or mean nothing: refused before any work, by `run` and
+# by `validate` alike
+REFUSED = [
+    (
+        "stimulus from a file",
+        BASE + "[stimulus]\nI = 'values.npy'\n",
+        ["stimulus.I = 'values.npy'", "a finite number or an expression of x, y, z, t"],
+    ),
+    (
+        "checkpoint dir is an output file",
+        BASE + "[checkpoint]\ndir = 'V.png'\n",
+        ["checkpoint.dir = 'V.png'", "not one of the run's own files"],
+    ),
+    (
+        "dt 1e-300",
+        edit("dt = 0.05", "dt = 1e-300"),
+        ["time.dt = 1e-300 is not allowed with time.t_end = 0.2", "2e+299 time steps", "[budget]"],
+    ),
+    (
+        "t_end 1e300",
+        edit("t_end = 0.2", "t_end = 1e300"),
+        ["time.dt = 0.05 is not allowed with time.t_end = 1e+300", "[budget] steps"],
+    ),
+    (
+        "steps over the budget",
+        BASE + "[budget]\nsteps = 3\n",
+        ["time.dt = 0.05", "needs 4 time steps, the budget is 3 ([budget] steps)"],
+    ),
+    (
+        "n_outputs 1e9",
+        edit("n_outputs = 2", "n_outputs = 1_000_000_000"),
+        ["time.n_outputs = 1000000000", "[budget] outputs", "1 <= n_outputs <= 10000"],
+    ),
+    (
+        "kinetic 1e8 x 1e8",
+        BASE + "[kinetic]\nn_v = 100_000_000\nn_w = 100_000_000\n",
+        ["kinetic.n_v = 100000000", "GiB per rank", "kinetic density", "[budget] memory_gib"],
+    ),
+    (
+        "network 1e12",
+        BASE + "[network]\nn = 1_000_000_000_000\n",
+        ["network.n = 1000000000000", "GiB per rank", "most for the dense operator"],
+    ),
+    (
+        "memory budget",
+        BASE + "[budget]\nmemory_gib = 1e-4\n",
+        [
+            "mesh.source = 'interval' is not allowed",
+            # 201 nodes × 2048 bytes + the dense operator 201² × 8 bytes
+            f"needs about {(201 * 2048 + 201**2 * 8) / 2**30:.3g} GiB per rank",
+            "[budget] memory_gib is 0.0001 GiB",
+        ],
+    ),
+    (
+        "budget negative",
+        BASE + "[budget]\nmemory_gib = -1.0\n",
+        ["budget.memory_gib = -1.0", "or 0: the memory available"],
+    ),
+    ("probe nan", BASE + "[kinetic]\nprobes = [[nan]]\n", ["kinetic.probes = [[nan]]", "finite"]),
+    ("probe bool", BASE + "[kinetic]\nprobes = [[true]]\n", ["kinetic.probes = [[True]]"]),
+    (
+        "probe 3D on a 1D mesh",
+        BASE + "[kinetic]\nprobes = [[1.0, 0.0, 0.0]]\n",
+        ["kinetic.probes = [[1.0, 0.0, 0.0]]", "has 3 coordinates, the mesh is 1D"],
+    ),
+    (
+        "probe outside",
+        BASE + "[kinetic]\nprobes = [[5.0], [100.0]]\n",
+        ["kinetic.probes", "[100.0] is 90 from the nearest mesh node", "within one cell size"],
+    ),
+    (
+        "network n and positions",
+        BASE + "[network]\nn = 50\npositions = 'positions.npy'\n",
+        ["network.n = 50 is not allowed with network.positions = 'positions.npy'", "holds 100"],
+    ),
+    (
+        "positions not a table of numbers",
+        BASE + "[network]\npositions = 'short.npy'\n",
+        ["network.positions = 'short.npy'", "shape (5,), not 2 axes"],
+    ),
+    (
+        "dispersion map parameter",
+        BASE + "[dispersion]\nmap = {param1 = 'taux', range1 = [0.1, 1.0], param2 = 'rho', "
+        "range2 = [0.0, 2.0]}\n",
+        ["dispersion.map.param1 = 'taux'", "one of a, b, tau, I_ext"],
+    ),
+    (
+        "dispersion k_max 1e300",
+        BASE + "[dispersion]\nk_max = 1e300\n",
+        ["dispersion.k_max = 1e+300", "k_max <= 2000", "resolve the kernel"],
+    ),
+    (
+        "mesh h larger than the domain",
+        edit('"interval"', '"interval"\nh = 20.0'),
+        ["mesh.h = 20.0", "is 10 across", "0 < h <= 2.5"],
+    ),
+    (
+        "npy of objects",
+        BASE + "[rho0]\nvalue = 'objects.npy'\n",
+        ["rho0.value = 'objects.npy'", "cannot be read as numbers", "allowed: a .npy file"],
+    ),
+    (
+        "npy that is text",
+        BASE + "[rho0]\nvalue = 'text.npy'\n",
+        ["rho0.value = 'text.npy'", "cannot be read as numbers"],
+    ),
+    (
+        "csv of words",
+        edit('V = "1.0 if x < 2 else -0.69248"', 'V = "words.csv"'),
+        ["initial.V = 'words.csv'", "cannot be read as numbers", "spaces or commas"],
+    ),
+    (
+        "dispersion n_k 1e12",
+        BASE + "[dispersion]\nn_k = 1_000_000_000_000\n",
+        ["dispersion.n_k = 1000000000000", "2 <= n_k <= 10000000"],
+    ),
+    ("dt nan", edit("dt = 0.05", "dt = nan"), ["time.dt = nan", 'a finite number or "auto"']),
+    ("radius inf", BASE + "[network]\nradius = inf\n", ['a finite number or "auto"']),
+    ("V_star nan", BASE + "[dispersion]\nV_star = nan\n", ['a finite number or "rest"']),
+    ("kinetic eps -inf", BASE + "[kinetic]\neps = -inf\n", ["kinetic.eps = -inf", "or inf"]),
+]
+CASES += REFUSED
+
 
 @pytest.fixture
 def folder(tmp_path):
@@ -234,6 +362,10 @@ def folder(tmp_path):
     (tmp_path / "degenerate.msh").write_text(DEGENERATE_MSH)
     (tmp_path / "mesh.stl").write_text("solid nothing\nendsolid nothing\n")
     np.save(tmp_path / "short.npy", np.ones(5))
+    np.save(tmp_path / "positions.npy", np.linspace(0.5, 9.5, 100)[:, None])
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    (tmp_path / "text.npy").write_text("1.0 2.0 3.0\n")
+    (tmp_path / "words.csv").write_text("V\n" + "0.5\n" * 201)
     return tmp_path
 
 
@@ -372,3 +504,273 @@ def test_allow_negative_lets_a_sign_changing_kernel_run(folder):
     assert main(["run", str(folder / "run.toml"), "--out", str(folder / "out"), "--quiet"]) == 0
     summary = json.loads((folder / "out" / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["kernel"]["type"] == "mexican_hat"
+
+
+@pytest.mark.parametrize("text,expected", [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
+def test_validate_refuses_what_run_refuses(folder, capsys, text, expected):
+    config = folder / "run.toml"
+    config.write_text(text)
+    out = folder / "out"
+    code = main(["validate", str(config), "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_BAD_INPUT, err
+    assert len(err.splitlines()) == 1 and err.startswith("fem-fhn: error:"), err
+    for piece in expected:
+        assert piece in err, err
+    assert not out.exists()
+
+
+def test_validate_passes_what_run_runs(folder, capsys):
+    """Values the messages document as allowed: eps = inf (no relaxation / no short range), a
+    comma-separated .csv, positions without n (n is the number of rows)."""
+    (folder / "rho.csv").write_text(",".join(["1.0"] * 101) + "\n" + ", ".join(["2"] * 100))
+    text = edit("[output]", "[rho0]\nvalue = 'rho.csv'\n[output]")
+    kinetic = "[kinetic]\neps = inf\nn_v = 8\nn_w = 8\n"
+    for extra in (kinetic, "[network]\neps = inf\n"):
+        (folder / "run.toml").write_text(text.replace("dt = 0.05", "dt = 'auto'") + extra)
+        assert main(["validate", str(folder / "run.toml"), "--out", str(folder / "out")]) == 0
+    from fem_fhn.config import load_config
+    from fem_fhn.mesh import load_numbers
+
+    assert load_numbers(folder / "rho.csv", "rho0.value").tolist() == [1.0] * 101 + [2.0] * 100
+    (folder / "run.toml").write_text(BASE + "[network]\npositions = 'positions.npy'\n")
+    assert load_config(folder / "run.toml").network.n == 100
+    assert "valid" in capsys.readouterr().out
+    assert not (folder / "out").exists()
+
+
+def one_line(capsys, code: int, *pieces: str) -> None:
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_BAD_INPUT, err
+    assert len(err.splitlines()) == 1 and err.startswith("fem-fhn: error:"), err
+    for piece in pieces:
+        assert piece in err, err
+
+
+def test_paths_that_are_not_what_they_should_be(folder, capsys):
+    """A config that is a folder or binary, --out under a file: the key = value form."""
+    one_line(capsys, main(["validate", str(folder)]), f"config = {str(folder)!r} is not allowed")
+    binary = folder / "binary.toml"
+    binary.write_bytes(bytes(range(256)))
+    one_line(capsys, main(["run", str(binary)]), "cannot be read as UTF-8 text")
+    (folder / "run.toml").write_text(BASE)
+    afile = folder / "afile"
+    afile.write_text("a file")
+    out = str(afile / "out")
+    for command in ("run", "validate"):
+        code = main([command, str(folder / "run.toml"), "--out", out])
+        one_line(capsys, code, f"--out = {out!r} is not allowed", "is a file")
+    code = main(["neuron", "--v0", "inf", "--out", str(folder / "n.png")])
+    one_line(capsys, code, "--v0 = inf is not allowed: a finite number")
+    msh = str(afile / "x.msh")
+    one_line(capsys, main(["mesh", "square", "--out", msh]), f"--out = {msh!r} is not allowed")
+    one_line(capsys, main(["neuron", "--out", msh]), f"--out = {msh!r} is not allowed")
+    assert afile.read_text() == "a file" and not (folder / "n.png").exists()
+
+
+# ---------------------------------------------------------------------- restarts: what changed
+
+
+def test_restart_refuses_changed_input_files(folder, capsys):
+    """A ρ0 file whose contents changed since the checkpoint is named; the same file is fine."""
+    rho = np.linspace(1.0, 2.0, 201)
+    np.save(folder / "rho.npy", rho)
+    text = edit("[output]", "[rho0]\nvalue = 'rho.npy'\n[output]")
+    (folder / "run.toml").write_text(text)
+    done = folder / "done"
+    assert main(["run", str(folder / "run.toml"), "--out", str(done), "--quiet"]) == 0
+    meta = json.loads((done / "checkpoint" / "meta.json").read_text())
+    assert set(meta["inputs"]) == {"mesh.source", "rho0.value"}
+    (folder / "again.toml").write_text(text.replace("t_end = 0.2", "t_end = 0.4"))
+    np.save(folder / "rho.npy", rho[::-1])
+    before = snapshot(done)
+    err = run_bad(capsys, folder / "again.toml", folder / "new", "--restart", str(done))
+    assert "input files differ from the checkpointed run's: rho0.value (" in err
+    assert "rho.npy': contents differ)" in err
+    assert snapshot(done) == before and not (folder / "new").exists()
+    np.save(folder / "rho.npy", rho)
+    new = folder / "new"
+    args = ["run", str(folder / "again.toml"), "--out", str(new), "--quiet", "--restart", str(done)]
+    assert main(args) == 0
+    assert json.loads((new / "summary.json").read_text())["status"] == "completed"
+
+
+def test_restart_refuses_a_non_finite_state_and_bad_positions(finished, capsys):
+    import h5py
+
+    broken = finished / "nonfinite"
+    shutil.copytree(finished / "done", broken)
+    with h5py.File(broken / "checkpoint" / "rank0.h5", "r+") as f:
+        state = f["state"][...]
+        state[7, 1] = np.nan
+        f["state"][...] = state
+    again = finished / "longer.toml"
+    again.write_text(edit("t_end = 0.2", "t_end = 0.4"))
+    err = run_bad(capsys, again, finished / "new", "--restart", str(broken))
+    assert "the checkpointed state has 1 values that are not finite" in err
+    path = broken / "checkpoint" / "meta.json"
+    good = json.loads(path.read_text())
+    for change, shown in (
+        ({"t": float("nan")}, "is not allowed: t = nan"),
+        ({"t": -1.0}, "is not allowed: t = -1.0"),
+        ({"steps": -3}, "is not allowed: steps = -3"),
+        ({"position": {**good["position"], "t": 0.1}}, "is not allowed: position = "),
+        ({"interval": [0.0, 0.1]}, "interval = [0.0, 0.1] does not hold t = 0.2"),
+    ):
+        path.write_text(json.dumps({**good, **change}))
+        err = run_bad(capsys, again, finished / "new", "--restart", str(broken))
+        assert shown in err and "a finite time t >= 0, steps >= 0" in err, err
+    assert not (finished / "new").exists()
+
+
+def test_dispersion_command_refuses_an_unresolved_k_range(folder, capsys):
+    """k_max = 1e300 used to overflow and report no instability for a kernel with a band."""
+    text = (
+        '[kernel]\ntype = "mexican_hat"\nwidth_exc = 0.3\nwidth_inh = 0.6\na_exc = 2.0\n'
+        "a_inh = 1.0\nallow_negative = true\n[dispersion]\ndim = 1\nrho = 3.0\n"
+    )
+    (folder / "disp.toml").write_text(text + "k_max = 1e300\n")
+    code = main(["dispersion", str(folder / "disp.toml"), "--out", str(folder / "d")])
+    one_line(capsys, code, "dispersion.k_max = 1e+300 is not allowed", "resolve the kernel")
+    assert not (folder / "d").exists()
+    (folder / "disp.toml").write_text(text)
+    assert main(["dispersion", str(folder / "disp.toml"), "--out", str(folder / "d")]) == 0
+    assert json.loads((folder / "d" / "dispersion.json").read_text())["kind"] == "oscillatory"
+
+
+# ---------------------------------------------------------------------- property: any config
+
+#: values that break a key of almost any type (wrong type, out of range, not finite, huge)
+BREAKERS = [
+    math.nan,
+    math.inf,
+    -math.inf,
+    -1,
+    0,
+    -0.5,
+    1e300,
+    1e-300,
+    10**12,
+    True,
+    "",
+    "nonsense",
+    "1 +* x",
+    "missing.npy",
+    [],
+    [[math.nan]],
+    {"a": 1},
+]
+#: (table, key) pairs a broken config changes, covering every table a run reads
+KEYS = [
+    ("mesh", "source"),
+    ("mesh", "h"),
+    ("rho0", "value"),
+    ("model", "a"),
+    ("model", "b"),
+    ("model", "tau"),
+    ("model", "I_ext"),
+    ("kernel", "width"),
+    ("kernel", "strength"),
+    ("kernel", "type"),
+    ("nonlocal", "method"),
+    ("nonlocal", "tol"),
+    ("initial", "V"),
+    ("initial", "W"),
+    ("stimulus", "I"),
+    ("time", "t_end"),
+    ("time", "dt"),
+    ("time", "scheme"),
+    ("time", "n_outputs"),
+    ("output", "formats"),
+    ("output", "png"),
+    ("checkpoint", "every"),
+    ("checkpoint", "dir"),
+    ("budget", "memory_gib"),
+    ("budget", "steps"),
+    ("kinetic", "n_v"),
+    ("kinetic", "eps"),
+    ("kinetic", "probes"),
+    ("network", "n"),
+    ("network", "radius"),
+    ("unknown", "key"),
+]
+
+
+def toml_value(value) -> str:
+    """A Python value as TOML (nan and inf included)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+
+
+def toml_text(config: dict) -> str:
+    return "".join(
+        f"[{table}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items())
+        for table, keys in config.items()
+    )
+
+
+@st.composite
+def configs(draw):
+    """A small valid config on the bundled interval, and maybe one key broken."""
+    config = {
+        "mesh": {"source": "interval"},
+        "model": {
+            "a": draw(st.floats(0.0, 1.0)),
+            "b": draw(st.floats(0.0, 1.0)),
+            "tau": draw(st.floats(0.0, 0.2)),
+            "I_ext": draw(st.floats(-0.5, 0.5)),
+        },
+        "kernel": {"type": "gaussian", "width": draw(st.floats(0.3, 1.0)), "strength": 1.0},
+        "initial": {
+            "V": draw(st.sampled_from([-0.7, 0.0, "1.0 if x < 2 else -0.69", "tanh(x - 5)"])),
+            "W": draw(st.sampled_from([-0.36, 0.1, "0.1*x"])),
+        },
+        "time": {
+            "t_end": draw(st.sampled_from([0.1, 0.2])),
+            "dt": draw(st.sampled_from([0.02, 0.05, "auto"])),
+            "n_outputs": draw(st.integers(1, 3)),
+        },
+        "output": {"png": False, "gif": False, "progress": False},
+    }
+    if draw(st.integers(0, 3)):  # three in four broken
+        table, key = draw(st.sampled_from(KEYS))
+        config.setdefault(table, {})[key] = draw(st.sampled_from(BREAKERS))
+    return config
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(config=configs())
+def test_any_config_runs_or_is_refused_in_one_line(tmp_path, capsys, config):
+    """The invariant of `fem-fhn run`: exit 0 with a completed record; or exit 1 with exactly
+    one line on stderr and nothing written; or (a valid config that blows up) exit 2 with one
+    line and a "failed" record. Never a traceback."""
+    capsys.readouterr()
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    (folder / "run.toml").write_text(toml_text(config))
+    out = folder / "out"
+    code = main(["run", str(folder / "run.toml"), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code in (0, 1, 2), (code, err)
+    if code == 0:
+        assert err == ""
+        assert json.loads((out / "summary.json").read_text())["status"] == "completed"
+        return
+    assert len(err.splitlines()) == 1 and err.startswith("fem-fhn: error:"), err
+    if code == 1:
+        assert not out.exists(), err
+    else:
+        assert json.loads((out / "summary.json").read_text())["status"] == "failed"

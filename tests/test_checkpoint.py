@@ -273,3 +273,45 @@ def test_checkpoints_are_replaced_atomically_and_handlers_restored(configs, tmp_
     assert main(["run", str(config), "--restart", str(out), "--quiet"]) == 0
     assert not (out / "checkpoint.tmp").exists()
     assert read_global(out)[0]["t"] == 3.0
+
+
+def test_kill_9_leaves_a_true_record_and_restarts(configs, references, tmp_path):
+    """kill -9 cannot be caught: what is on disk must still say what happened. summary.json
+    (replaced atomically at every checkpoint) says "running" with the last checkpoint,
+    diagnostics.csv (a row flushed at every output time) reaches at least that time, and the
+    run continues from there to the uninterrupted result."""
+    out = tmp_path / "killed"
+    command = [str(BIN / "fem-fhn"), "run", str(configs["macro-rk4"]), "--out", str(out)]
+    proc = subprocess.Popen([*command, "--quiet"], env=ENV, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while '"checkpoint"' not in _read(out / "summary.json"):
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "no checkpoint recorded after 120 s"
+            time.sleep(0.01)
+        proc.kill()
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    meta = json.loads((out / "checkpoint" / "meta.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    # the record may lag the checkpoint folder by the one written as the process died
+    assert summary["status"] == "running" and summary["checkpoint"]["t"] <= meta["t"] < 20.0
+    assert summary["checkpoint"]["t"] in np.linspace(0.0, 20.0, 21)
+    with open(out / "diagnostics.csv") as f:
+        times = [float(row["t"]) for row in csv.DictReader(f)]
+    assert times[0] == 0.0 and times[-1] >= summary["checkpoint"]["t"]
+    assert times == pytest.approx(np.linspace(0.0, 20.0, 21)[: len(times)])
+    assert main(["run", str(configs["macro-rk4"]), "--restart", str(out), "--quiet"]) == 0
+    assert final_difference(out, references["macro-rk4"]) <= SAME_RANKS
+    assert json.loads((out / "summary.json").read_text())["status"] == "completed"
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""

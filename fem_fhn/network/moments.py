@@ -6,7 +6,8 @@ testing ρ_h = Σ_k ρ_k φ_k against φ_k with the lumped mass m_k = ∫φ_k gi
     ρ_k = Σ_p ω φ_k(x_p) / m_k,
     V_k = Σ_p ω v_p φ_k(x_p) / Σ_p ω φ_k(x_p),        W_k likewise,
 
-with V_k = W_k = 0 at nodes no particle reaches (ρ_k = 0). φ_k(x_p) are the barycentric
+with V_k = W_k = 0 at nodes no particle reaches (ρ_k = 0); `mark_empty` turns those into NaN
+for output (files, pictures and diagnostics then leave them out). φ_k(x_p) are the barycentric
 coordinates of x_p in its cell. Since Σ_k φ_k = 1, Σ_k m_k ρ_k = n ω = ∫ρ0 exactly, and
 constant v_p = c gives V_k = c wherever ρ_k > 0. Under MPI each particle lives on the rank that
 owns its cell; contributions to ghost nodes are summed onto their owners with
@@ -34,7 +35,7 @@ from fem_fhn.mesh import NodalMesh
 from fem_fhn.network.sampling import Particles
 from fem_fhn.parallel import to_global_order
 
-__all__ = ["ParticleMoments", "ParticleWriter", "empirical_distance"]
+__all__ = ["ParticleMoments", "ParticleWriter", "empirical_distance", "mark_empty"]
 
 
 class ParticleMoments:
@@ -77,6 +78,20 @@ class ParticleMoments:
     def fields(self, v: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
         """{"V": V_k, "W": W_k, "rho": ρ_k} on the owned nodes."""
         return {"V": self.average(v), "W": self.average(w), "rho": self.rho}
+
+
+def mark_empty(fields: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The moments with V and W set to NaN at the nodes no particle reaches (ρ_k = 0).
+
+    There the deposit has no value (its V_k = W_k = 0 is a placeholder): NaN makes the field
+    files say so, the pictures leave those nodes out and the diagnostics skip them.
+    """
+    empty = fields["rho"] == 0
+    if not empty.any():
+        return fields
+    return {
+        name: np.where(empty, np.nan, u) if name in ("V", "W") else u for name, u in fields.items()
+    }
 
 
 def empirical_distance(
