@@ -111,10 +111,20 @@ class SolverConfig:
 
     model: str = "nonlocal"
     form: str = "V"
+    linear_solver: str = "cholesky"  # the local model's implicit solve (macro.local_rd)
 
     def __post_init__(self):
+        from fem_fhn.macro.local_rd import LINEAR_SOLVERS
+
         models = ("nonlocal", "local")
         require(self.model in models, "solver.model", self.model, f"one of {models}")
+        allowed = f"one of {LINEAR_SOLVERS}"
+        require(
+            self.linear_solver in LINEAR_SOLVERS,
+            "solver.linear_solver",
+            self.linear_solver,
+            allowed,
+        )
         require(self.form in MODEL_FORMS, "solver.form", self.form, f"one of {tuple(MODEL_FORMS)}")
 
 

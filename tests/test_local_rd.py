@@ -271,5 +271,10 @@ def test_factorisation_kept_per_step_size():
 
 
 def test_unknown_linear_solver_refused():
+    from fem_fhn.config import parse_config
+
     with pytest.raises(ParameterError, match="solver.linear_solver = 'lu' is not allowed"):
         IMEXStepper(0.05, linear_solver="lu")
+    with pytest.raises(ParameterError, match="solver.linear_solver = 'lu' is not allowed"):
+        parse_config({"solver": {"model": "local", "linear_solver": "lu"}})
+    assert parse_config({"solver": {"linear_solver": "cg"}}).solver.linear_solver == "cg"
