@@ -24,8 +24,8 @@ from fem_fhn.network import (
     short_range_graph,
 )
 from fem_fhn.network.integrators import StiffSolver, auto_ksp_rtol
-from fem_fhn.network.ordering import morton_order
 from fem_fhn.network.rng import normals, uniforms
+from fem_fhn.ordering import morton_order
 from fem_fhn.params import FHNParameters, ParameterError
 from fem_fhn.simulation import Simulation
 from fem_fhn.timestepping import make_integrator

@@ -30,7 +30,7 @@ from mpi4py import MPI
 from scipy.spatial import cKDTree
 
 from fem_fhn import kernels
-from fem_fhn.network.ordering import morton_order
+from fem_fhn.ordering import morton_order
 from fem_fhn.parallel import gather_rows, row_counts
 from fem_fhn.params import require
 
@@ -51,7 +51,7 @@ class ShortRangeGraph:
         adjacency: scipy CSR (n_owned × n_global) of a_ij (no diagonal).
         degree: deg_i = Σ_j a_ij.
         order: permutation of the owned particles along the Morton curve
-            (`fem_fhn.network.ordering`), the storage order of the implicit solver's matrix.
+            (`fem_fhn.ordering`), the storage order of the implicit solver's matrix.
     """
 
     def __init__(

@@ -2,9 +2,10 @@
 
 The Morton key of a point interleaves the bits of its coordinates quantised on a 2^b grid over
 the points' bounding box (b = 21 bits per axis, 63 bits in 3D): points close in the key are
-close in space, so sparse matrices whose rows and columns follow the key (the short-range
-graph) read their vector entries from nearby memory. Only the storage order changes: the
-permutation is applied and undone around the computation, never visible to the caller.
+close in space, so sparse matrices whose rows and columns follow the key (the network's
+short-range graph) read their vector entries from nearby memory, and so do the NUFFT's spreading
+and interpolation. Only the storage order changes: the permutation is applied and undone around
+the computation, never visible to the caller.
 """
 
 from __future__ import annotations
