@@ -7,14 +7,21 @@ MPI.COMM_SELF, tol)`` (tol = 1e-6), one thread (OMP_NUM_THREADS=1 is set before 
 1. **Overhead.** For N in ``--sizes`` and d in ``--dims``, one repetition times ``op.apply(u)``
    (a real vector: one complex type-1 transform, the Fourier multiplier, one type-2 transform)
    and, right after it, the bare ``plan.execute(c, out=F); plan.execute_adjoint(F, out=v)`` of
-   the operator's own plan (points set and sorted once at build) on the same data. Medians over
-   ``--repeat`` repetitions and the median of the per-repetition ratios apply / bare.
+   a finufft plan with the operator's modes, eps and options on the same points as given (set
+   and sorted once, before timing), and the same pair on the operator's own plan (its points in
+   Morton order, so the pair without the permutations of ``apply``). Medians over
+   ``--repeat`` repetitions (at least 2×10^6/N) and the median of the per-repetition ratios
+   apply / bare. Times are CPU seconds of the process (one thread: the time on one core; the
+   wall times, which the load of a shared machine inflates, are in the JSON too).
    Target: ratio ≤ 1.15.
 2. **finufft options** at N = ``--option-size`` in 2D: the bare execute pair of a plan made with
-   one option changed from the operator's (spread_sort 0/1, upsampfac 1.25, fftw FFTW_MEASURE,
-   kernel evaluation by formula, single precision, looser finufft eps), with its time, points/s
+   one option changed from the operator's (the points in their input order instead of the
+   operator's Morton order, with finufft's sort or none; spread_sort 0/1, upsampfac 1.25, fftw
+   FFTW_MEASURE, kernel evaluation by formula, single precision, looser finufft eps), with its
+   time, points/s
    and the project's error measure max_i |K̃u − Ku|_i / (tol · max_i Σ_j |Ψ_ij| w_j |u_j|) on 64
-   sampled rows (direct sums), u = sign(x − 0.5); ≤ 1 is within the tolerance.
+   sampled rows (direct sums), u = sign(x − 0.5); ≤ 1 is within the tolerance. The options are
+   timed round robin, ``--repeat`` times each.
    Target: ≥ 1.2×10^7 points/s per apply at 10^6 points in 2D within the tolerance.
 
 Usage::
@@ -50,6 +57,8 @@ FFTW_MEASURE = 0
 #: name → (changes to the operator's finufft options, precision, eps: None = the operator's)
 OPTIONS = {
     "operator's plan": ({}, "double", None),
+    "input order": ({}, "double", None),
+    "input order, sort=0": ({"spread_sort": 0}, "double", None),
     "spread_sort=0": ({"spread_sort": 0}, "double", None),
     "spread_sort=1": ({"spread_sort": 1}, "double", None),
     "upsampfac=1.25": ({"upsampfac": 1.25}, "double", None),
@@ -63,14 +72,12 @@ OPTIONS = {
 }
 
 
-def _median_time(call, repeat: int) -> tuple[float, list[float]]:
+def _clock(call) -> tuple[float, float]:
+    """(wall, CPU) seconds of one call: one thread, so the CPU time is the time on one core,
+    which a shared machine inflates far less than the wall time."""
+    wall, cpu = time.perf_counter(), time.process_time()
     call()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def _problem(n: int, dim: int):
@@ -82,7 +89,8 @@ def _problem(n: int, dim: int):
 
 
 def overhead_case(n: int, dim: int, tol: float, repeat: int) -> dict:
-    """op.apply against the bare execute pair of its own plan, interleaved."""
+    """op.apply against bare finufft execute pairs, interleaved (CPU seconds, medians)."""
+    import finufft
     from mpi4py import MPI
 
     from fem_fhn.nonlocal_.nufft import NufftOperator
@@ -90,27 +98,38 @@ def overhead_case(n: int, dim: int, tol: float, repeat: int) -> dict:
     points, weights, kernel = _problem(n, dim)
     op = NufftOperator(points, weights, kernel, MPI.COMM_SELF, tol)
     u = np.sign(points[:, 0] - 0.5)
+    # finufft as a user would call it: the same modes, eps and options, the points as given
+    # (finufft sorts them once, in setpts); and the operator's own plan (Morton-ordered points)
+    plan = finufft.Plan(
+        1, op.grid.modes, eps=op.grid.eps, isign=-1, modeord=0, upsampfac=op.upsampfac, nthreads=1
+    )
+    scaled = 2 * np.pi * (points - np.asarray(op.grid.center)) / np.asarray(op.grid.period)
+    plan.setpts(*[np.ascontiguousarray(scaled[:, a]) for a in range(dim)])
     strengths = (weights * u).astype(complex)
+    sorted_strengths = strengths[op._order]
     coefficients = np.empty(op.grid.modes, dtype=complex)
     values = np.empty(n, dtype=complex)
 
     def bare() -> None:
-        op._plan.execute(strengths, out=coefficients)
-        coefficients[...] *= op.multiplier
+        plan.execute(strengths, out=coefficients)
+        plan.execute_adjoint(coefficients, out=values)
+
+    def own_plan() -> None:
+        op._plan.execute(sorted_strengths, out=coefficients)
         op._plan.execute_adjoint(coefficients, out=values)
 
-    def execute_only() -> None:
-        op._plan.execute(strengths, out=coefficients)
-        op._plan.execute_adjoint(coefficients, out=values)
-
-    applies, bares, executes = [], [], []
-    op.apply(u), bare()
-    for _ in range(repeat):
-        applies.append(_median_time(lambda: op.apply(u), 1)[0])
-        bares.append(_median_time(bare, 1)[0])
-        executes.append(_median_time(execute_only, 1)[0])
-    ratios = [a / b for a, b in zip(applies, executes, strict=True)]
-    apply_s = statistics.median(applies)
+    repeat = max(repeat, int(2e6 // n))  # small cases: more repetitions
+    clocks: dict[str, list[tuple[float, float]]] = {"apply": [], "bare": [], "own": []}
+    op.apply(u), bare(), own_plan()
+    for _ in range(repeat):  # interleaved: the load of the machine hits all three alike
+        clocks["apply"].append(_clock(lambda: op.apply(u)))
+        clocks["bare"].append(_clock(bare))
+        clocks["own"].append(_clock(own_plan))
+    cpu = {k: [c for _, c in v] for k, v in clocks.items()}
+    wall = {k: [w for w, _ in v] for k, v in clocks.items()}
+    ratios = [a / b for a, b in zip(cpu["apply"], cpu["bare"], strict=True)]
+    own_ratios = [a / b for a, b in zip(cpu["apply"], cpu["own"], strict=True)]
+    apply_s = statistics.median(cpu["apply"])
     info = op.info()
     return {
         "n": n,
@@ -120,10 +139,14 @@ def overhead_case(n: int, dim: int, tol: float, repeat: int) -> dict:
         "nufft_eps": info["nufft_eps"],
         "upsampfac": info["upsampfac"],
         "build_s": info["build_time_s"],
+        "repeat": repeat,
         "apply_s": apply_s,
-        "bare_execute_s": statistics.median(executes),
-        "bare_with_multiplier_s": statistics.median(bares),
+        "bare_execute_s": statistics.median(cpu["bare"]),
+        "own_plan_execute_s": statistics.median(cpu["own"]),
+        "apply_wall_s": statistics.median(wall["apply"]),
+        "bare_execute_wall_s": statistics.median(wall["bare"]),
         "ratio": statistics.median(ratios),
+        "ratio_to_own_plan": statistics.median(own_ratios),
         "ratios_all": ratios,
         "points_per_s": n / apply_s,
         "met": bool(statistics.median(ratios) <= TARGET_RATIO),
@@ -148,7 +171,7 @@ def options_cases(n: int, tol: float, repeat: int) -> list[dict]:
         scale = max(scale, float(psi @ np.abs(u)))
     base = {"modeord": 0, "upsampfac": op.upsampfac, "nthreads": 1}
     eps_of = {None: op.grid.eps, "tol": tol, "tol/10": tol / 10, "10tol": 10 * tol}
-    records = []
+    pairs, meta = {}, {}
     for name, (changes, precision, eps_key) in OPTIONS.items():
         dtype = np.complex64 if precision == "single" else np.complex128
         real = np.float32 if precision == "single" else np.float64
@@ -156,8 +179,16 @@ def options_cases(n: int, tol: float, repeat: int) -> list[dict]:
         plan = finufft.Plan(
             1, op.grid.modes, eps=eps, isign=-1, dtype=dtype, **{**base, **changes}, showwarn=0
         )
-        plan.setpts(*[c.astype(real) for c in op._coords])
-        strengths = (weights * u).astype(dtype)
+        # the operator's points are in Morton order; "input order" options use the points as
+        # given (random order), with finufft's own sort (spread_sort 2) or none
+        if name.startswith("input order"):
+            scaled = 2 * np.pi * (points - np.asarray(op.grid.center)) / np.asarray(op.grid.period)
+            order = np.arange(n)
+        else:
+            scaled, order = None, op._order
+        coords = op._coords if scaled is None else [scaled[:, a] for a in range(2)]
+        plan.setpts(*[np.ascontiguousarray(c, dtype=real) for c in coords])
+        strengths = (weights * u)[order].astype(dtype)
         multiplier = op.multiplier.astype(real)
         coefficients = np.empty(op.grid.modes, dtype=dtype)
         values = np.empty(n, dtype=dtype)
@@ -173,8 +204,19 @@ def options_cases(n: int, tol: float, repeat: int) -> list[dict]:
             coefficients[...] *= multiplier
             plan.execute_adjoint(coefficients, out=values)
 
-        seconds, all_times = _median_time(pair, repeat)
-        error = np.abs(values.real[rows].astype(float) - exact).max() / (tol * scale)
+        pair()
+        result = np.empty(n)
+        result[order] = values.real
+        error = np.abs(result[rows] - exact).max() / (tol * scale)
+        pairs[name] = (plan, pair)
+        meta[name] = (eps, precision, changes, float(error))
+    clocks: dict[str, list[tuple[float, float]]] = {name: [] for name in pairs}
+    for _ in range(repeat):  # round robin over the options
+        for name, (_, pair) in pairs.items():
+            clocks[name].append(_clock(pair))
+    records = []
+    for name, (eps, precision, changes, error) in meta.items():
+        seconds = statistics.median(c for _, c in clocks[name])
         records.append(
             {
                 "option": name,
@@ -182,14 +224,14 @@ def options_cases(n: int, tol: float, repeat: int) -> list[dict]:
                 "precision": precision,
                 "changes": changes,
                 "seconds": seconds,
-                "seconds_all": all_times,
+                "wall_seconds": statistics.median(w for w, _ in clocks[name]),
+                "seconds_all": [c for _, c in clocks[name]],
                 "points_per_s": n / seconds,
-                "error_measure": float(error),
+                "error_measure": error,
                 "within_tol": bool(error <= 1.0),
                 "meets_rate": bool(n / seconds >= TARGET_RATE and error <= 1.0),
             }
         )
-        del plan
     return records
 
 
@@ -206,18 +248,20 @@ def main(argv: list[str] | None = None) -> None:
     cases = [overhead_case(n, d, args.tol, args.repeat) for d in args.dims for n in args.sizes]
     print(f"\n## operator apply vs bare finufft type 1 + type 2 (tol {args.tol:g}, 1 thread)\n")
     print(
-        f"{'d':>2} {'N':>8} {'modes':>14} {'eps':>8} {'apply s':>8} {'bare s':>8} "
+        f"{'d':>2} {'N':>8} {'modes':>14} {'eps':>8} {'apply CPU':>9} {'bare CPU':>8} "
+        f"{'own plan':>8} "
         f"{'ratio':>6} {'pts/s':>9} {'<= 1.15':>7}"
     )
     for c in cases:
         print(
             f"{c['dim']:>2} {c['n']:>8} {'x'.join(map(str, c['modes'])):>14} "
-            f"{c['nufft_eps']:>8.1e} {c['apply_s']:>8.4f} {c['bare_execute_s']:>8.4f} "
+            f"{c['nufft_eps']:>8.1e} {c['apply_s']:>9.4f} {c['bare_execute_s']:>8.4f} "
+            f"{c['own_plan_execute_s']:>8.4f} "
             f"{c['ratio']:>6.3f} {c['points_per_s']:>9.2e} {'yes' if c['met'] else 'NO':>7}"
         )
     options = options_cases(args.option_size, args.tol, args.repeat)
     print(f"\n## finufft options, bare type 1 + multiplier + type 2, N = {args.option_size}, 2D\n")
-    print(f"{'option':>20} {'eps':>8} {'seconds':>8} {'pts/s':>9} {'err/tol':>8} {'ok':>4}")
+    print(f"{'option':>20} {'eps':>8} {'CPU s':>8} {'pts/s':>9} {'err/tol':>8} {'ok':>4}")
     for r in options:
         print(
             f"{r['option']:>20} {r['finufft_eps']:>8.1e} {r['seconds']:>8.4f} "
@@ -225,7 +269,11 @@ def main(argv: list[str] | None = None) -> None:
             f"{'yes' if r['within_tol'] else 'NO':>4}"
         )
     rate = max((c["points_per_s"] for c in cases if c["dim"] == 2 and c["n"] == 10**6), default=0)
-    best = max((r for r in options if r["within_tol"]), key=lambda r: r["points_per_s"])
+    best = max(
+        (r for r in options if r["within_tol"]),
+        key=lambda r: r["points_per_s"],
+        default={"option": None, "points_per_s": 0.0},
+    )
     targets = {
         "apply_within_1.15x_bare": all(c["met"] for c in cases),
         "operator_points_per_s_1e6_2d": rate,

@@ -438,6 +438,7 @@ class NufftOperator:
         # points stored in Morton order: finufft's spreading then reads them (and the
         # strengths, permuted in `apply`) from nearby memory
         self._order = morton_order(points)
+        self._sorted_weights = self.weights[self._order]
         centred = points[self._order] - np.asarray(grid.center)
         scaled = 2 * np.pi * centred / np.asarray(grid.period)
         self._coords = [np.ascontiguousarray(scaled[:, a]) for a in range(dim)]
@@ -483,8 +484,15 @@ class NufftOperator:
         """
         u = np.asarray(u)
         order = self._order
+        out = np.empty(u.shape, dtype=complex if np.iscomplexobj(u) else float)
+        if u.ndim == 1 and not np.iscomplexobj(u):  # one real column: the common case
+            strengths = np.empty((1, self.n_local), dtype=complex)
+            np.multiply(self._sorted_weights, u[order], out=strengths.real[0])
+            strengths.imag = 0.0
+            out[order] = self._convolve(strengths)[0].real
+            return out
         columns = u.reshape(u.shape[0], math.prod(u.shape[1:]))[order]
-        q = self.weights[order, None] * columns
+        q = self._sorted_weights[:, None] * columns
         m = q.shape[1]
         if np.iscomplexobj(q):
             result = self._convolve(np.ascontiguousarray(q.T, dtype=complex)).T
@@ -496,9 +504,8 @@ class NufftOperator:
             result = np.empty((self.n_local, m))
             result[:, 0::2] = both.real.T
             result[:, 1::2] = both.imag[: m // 2].T
-        out = np.empty_like(result)
-        out[order] = result
-        return out.reshape(u.shape)
+        out.reshape(result.shape)[order] = result
+        return out
 
     def memory_bytes(self) -> int:
         """Estimate of this rank's memory: multiplier, coefficients, finufft fine grids, points."""
