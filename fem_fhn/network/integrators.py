@@ -100,6 +100,7 @@ class StiffSolver:
         self.ksp_rtol = float(ksp_rtol)
         self.max_it = int(max_it)
         self._cache: dict[float, tuple] = {}
+        self._work = None
         self.iterations = 0
         self.solves = 0
         g = graph
@@ -154,6 +155,8 @@ class StiffSolver:
         ksp.setTolerances(rtol=rtol, atol=0.0, max_it=self.max_it)
         ksp.setInitialGuessNonzero(True)
         b, x = mat.createVecs()
+        if self._work is None:  # the initial-guess test's vectors, shared by every c
+            self._work = mat.createVecs()
         entry = (mat, ksp, b, x, rtol)
         self._cache[key] = entry
         return entry
@@ -165,9 +168,8 @@ class StiffSolver:
         b.array[:] = self.graph.weights[perm] * r[perm]
         x.set(0.0)
         if guess is not None:  # kept where it beats 0 (not as ε → 0, where c L guess is huge)
-            x0 = x.duplicate()
+            x0, residual = self._work
             x0.array[:] = guess[perm]
-            residual = b.duplicate()
             mat.mult(x0, residual)
             residual.aypx(-1.0, b)
             if residual.norm() < b.norm():
