@@ -28,13 +28,15 @@ per implicit stage, vector operations and one mat-vec with A (nothing is assembl
 The linear solver (`LINEAR_SOLVERS`):
 
 - "cholesky" (default): PETSc's sparse Cholesky with nested-dissection ordering; on several ranks
-  each rank factorises the whole matrix (PCREDUNDANT), which fits up to ~10^6 nodes in 2D;
+  each rank factorises the whole matrix (PCREDUNDANT; the factor takes O(n log n) memory per
+  rank in 2D, O(n^{4/3}) in 3D);
 - "mumps": MUMPS's distributed Cholesky, for meshes whose factor does not fit on one rank;
 - "cg": the strict iterative solve, CG + GAMG to relative tolerance `rtol` (default 1e-12).
 
 The direct solves are exact to round-off, so the result does not depend on the number of ranks
-beyond round-off (1 and 2 ranks agree to 1e-12 in the tests; CG at rtol 1e-12: to 1e-10). Stability is limited by the explicit reaction only:
-h ≲ 1/max|N'(V)| (≈ 0.2 for |V| ≤ 1.5), independent of the mesh.
+beyond round-off (1 and 2 ranks agree to 1e-12 in the tests; CG at rtol 1e-12: to 1e-10).
+Stability is limited by the explicit reaction only: h ≲ 1/max|N'(V)| (≈ 0.2 for |V| ≤ 1.5),
+independent of the mesh.
 """
 
 from __future__ import annotations
