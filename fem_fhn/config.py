@@ -116,10 +116,20 @@ class SolverConfig:
 
     model: str = "nonlocal"
     form: str = "V"
+    linear_solver: str = "cholesky"  # the local model's implicit solve (macro.local_rd)
 
     def __post_init__(self):
+        from fem_fhn.macro.local_rd import LINEAR_SOLVERS
+
         models = ("nonlocal", "local")
         require(self.model in models, "solver.model", self.model, f"one of {models}")
+        allowed = f"one of {LINEAR_SOLVERS}"
+        require(
+            self.linear_solver in LINEAR_SOLVERS,
+            "solver.linear_solver",
+            self.linear_solver,
+            allowed,
+        )
         require(self.form in MODEL_FORMS, "solver.form", self.form, f"one of {tuple(MODEL_FORMS)}")
 
 
@@ -193,7 +203,7 @@ class NetworkConfig:
     spread_w: float = 0.0
     noise: float = 0.0
     noise_seed: int = 0
-    ksp_rtol: float = 1e-14
+    ksp_rtol: float | str = "auto"  # CG tolerance, "auto": from the step's accuracy
     write_particles: bool = True
 
     def __post_init__(self):
@@ -206,7 +216,8 @@ class NetworkConfig:
         require(self.eps > 0, "network.eps", self.eps, "eps > 0 (math.inf: no short range)")
         for key in ("spread_v", "spread_w", "noise"):
             require(getattr(self, key) >= 0, f"network.{key}", getattr(self, key), ">= 0")
-        require(0 < self.ksp_rtol < 1, "network.ksp_rtol", self.ksp_rtol, "0 < ksp_rtol < 1")
+        ok = self.ksp_rtol == "auto" or (isinstance(self.ksp_rtol, float) and 0 < self.ksp_rtol < 1)
+        require(ok, "network.ksp_rtol", self.ksp_rtol, '0 < ksp_rtol < 1 or "auto"')
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,9 @@ def build_local(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -
     )
     t = config.time
     if t.scheme in IMEX_SCHEMES:
-        integrator = IMEXStepper(time_step(config, model), t.scheme)
+        integrator = IMEXStepper(
+            time_step(config, model), t.scheme, linear_solver=config.solver.linear_solver
+        )
     else:
         integrator = make_integrator(t.scheme, time_step(config, model), t.rtol, t.atol)
         if nodes.comm.rank == 0:

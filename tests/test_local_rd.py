@@ -233,3 +233,48 @@ def test_local_model_rank_independent():
         front = abs(tracker.positions[0] - serial_tracker.positions[0])
     error, front = comm.bcast((error, front) if comm.rank == 0 else None)
     assert error < 1e-9 and front < 1e-9
+
+
+def square_model(mass="lumped", cells=16, comm=MPI.COMM_SELF):
+    nodes = NodalMesh.from_mesh(dolfinx.mesh.create_unit_square(comm, cells, cells))
+    x, y = nodes.coords[:, 0], nodes.coords[:, 1]
+    model = LocalFHN(nodes, PARAMS, 0.02, rho0=1 + 0.3 * x * y, mass=mass)
+    return model, model.state(np.tanh((0.3 - x) / 0.1), 0.1 * y)
+
+
+@pytest.mark.parametrize("mass", ["lumped", "consistent"])
+@pytest.mark.parametrize("scheme", ["imex-euler", "imex-ars222"])
+@pytest.mark.parametrize("solver", ["cholesky", "mumps"])
+def test_factorised_solver_matches_strict_cg(mass, scheme, solver):
+    """The kept Cholesky factor gives the strict CG + GAMG (rtol 1e-14) result to 1e-10."""
+    model, y0 = square_model(mass)
+    _, strict, _ = IMEXStepper(0.05, scheme, rtol=1e-14, linear_solver="cg").advance(
+        model, 0.0, y0, 2.0
+    )
+    stepper = IMEXStepper(0.05, scheme, linear_solver=solver)
+    _, fast, n = stepper.advance(model, 0.0, y0, 2.0)
+    assert n == 40 and stepper.linear_iterations == 40 * (stepper.tableau.stages - 1)
+    assert np.abs(fast - strict).max() < 1e-10
+
+
+def test_factorisation_kept_per_step_size():
+    """One factorisation per distinct γh, reused across `advance` calls with the same h."""
+    model, y = square_model(cells=8)
+    stepper = IMEXStepper(0.05, "imex-ars222")
+    t = 0.0
+    for _ in range(3):
+        t, y, _ = stepper.advance(model, t, y, t + 0.5)
+    assert stepper.factorisations == 1
+    stepper.advance(model, t, y, t + 0.03)
+    stepper.advance(model, t, y, t + 0.5)
+    assert stepper.factorisations == 2
+
+
+def test_unknown_linear_solver_refused():
+    from fem_fhn.config import parse_config
+
+    with pytest.raises(ParameterError, match="solver.linear_solver = 'lu' is not allowed"):
+        IMEXStepper(0.05, linear_solver="lu")
+    with pytest.raises(ParameterError, match="solver.linear_solver = 'lu' is not allowed"):
+        parse_config({"solver": {"model": "local", "linear_solver": "lu"}})
+    assert parse_config({"solver": {"linear_solver": "cg"}}).solver.linear_solver == "cg"

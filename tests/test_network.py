@@ -23,8 +23,9 @@ from fem_fhn.network import (
     sample_particles,
     short_range_graph,
 )
-from fem_fhn.network.integrators import StiffSolver
+from fem_fhn.network.integrators import StiffSolver, auto_ksp_rtol
 from fem_fhn.network.rng import normals, uniforms
+from fem_fhn.ordering import morton_order
 from fem_fhn.params import FHNParameters, ParameterError
 from fem_fhn.simulation import Simulation
 from fem_fhn.timestepping import make_integrator
@@ -338,3 +339,57 @@ def test_simulation_writes_mesh_fields_and_particle_files(nodes, tmp_path):
     assert last.points.shape == (400, 3)
     assert np.array_equal(last.point_data["v"], y[0])
     assert np.array_equal(last.point_data["global_id"], np.arange(400))
+
+
+# ------------------------------------------------------------ Morton order, CG tolerance
+
+
+def test_morton_order_puts_graph_neighbours_close_in_memory():
+    points = np.random.default_rng(5).random((4000, 2))
+    perm = morton_order(points)
+    assert np.array_equal(np.sort(perm), np.arange(4000))
+    assert np.array_equal(perm, morton_order(points + 3.0))  # a property of the points only
+    graph = short_range_graph(points, 1 / 4000, radius=0.03, comm=SELF)
+    assert np.array_equal(graph.order, perm)
+    position = np.empty_like(perm)
+    position[perm] = np.arange(4000)
+    rows, cols = graph.edges()
+    natural = np.abs(rows - cols).mean()
+    ordered = np.abs(position[rows] - position[cols]).mean()
+    assert ordered < natural / 10, (natural, ordered)
+
+
+@pytest.fixture(scope="module")
+def stiff_network():
+    nodes = square(6)
+    rho0 = nodes.density("1 + x")
+    particles = sample_particles(nodes, rho0, 2000, seed=3)
+    radius = radius_for(nodes, rho0, 2000)
+    model = NetworkFHN.from_particles(particles, FHNParameters(), PSI, eps=1e-3, radius=radius)
+    y0 = initial_state(particles, "sin(3*x)*cos(2*y)", "0.2*x - 0.1", spread=(0.1, 0.05), seed=4)
+    strict = make_network_integrator("imex-ars222", 0.05, ksp_rtol=1e-14)
+    strict.reorder = False
+    return model, y0, strict.advance(model, 0.0, y0, 1.0)[1]
+
+
+@pytest.mark.parametrize("ksp_rtol", [1e-14, 1e-10, "auto"])
+def test_morton_ordered_solves_equal_the_particle_ordered_strict_run(stiff_network, ksp_rtol):
+    """Reordered = unordered to round-off at one tolerance; any tolerance within 10 × of it."""
+    model, y0, strict = stiff_network
+    runs = {}
+    for reorder in (False, True):
+        integrator = make_network_integrator("imex-ars222", 0.05, ksp_rtol=ksp_rtol)
+        integrator.reorder = reorder
+        runs[reorder] = integrator.advance(model, 0.0, y0, 1.0)[1]
+    rtol = integrator.ksp_rtol
+    assert rtol == (auto_ksp_rtol(0.05, 2) if ksp_rtol == "auto" else ksp_rtol)
+    assert np.abs(runs[True] - runs[False]).max() < 1e-12
+    assert np.abs(runs[True] - strict).max() < max(10 * rtol, 1e-13)
+
+
+def test_auto_ksp_rtol_follows_the_truncation_error():
+    assert auto_ksp_rtol(0.05, 2) == pytest.approx(1e-3 * 0.05**3, rel=1e-15)
+    assert auto_ksp_rtol(0.01, 1) == pytest.approx(1e-7, rel=1e-15)
+    assert auto_ksp_rtol(1.0, 2) == 1e-6
+    with pytest.raises(ParameterError, match="network.ksp_rtol = 'loose' is not allowed"):
+        make_network_integrator("imex-ars222", 0.05, ksp_rtol="loose")

@@ -30,6 +30,7 @@ from mpi4py import MPI
 from scipy.spatial import cKDTree
 
 from fem_fhn import kernels
+from fem_fhn.ordering import morton_order
 from fem_fhn.parallel import gather_rows, row_counts
 from fem_fhn.params import require
 
@@ -49,6 +50,8 @@ class ShortRangeGraph:
         counts: particles per rank; offset: first global row of this rank.
         adjacency: scipy CSR (n_owned × n_global) of a_ij (no diagonal).
         degree: deg_i = Σ_j a_ij.
+        order: permutation of the owned particles along the Morton curve
+            (`fem_fhn.ordering`), the storage order of the implicit solver's matrix.
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class ShortRangeGraph:
         counts: np.ndarray,
         adjacency: sp.csr_matrix,
         build_time: float = 0.0,
+        order: np.ndarray | None = None,
     ):
         self.comm, self.radius, self.kernel = comm, float(radius), kernel
         self.weights = np.asarray(weights, dtype=float)
@@ -71,6 +75,7 @@ class ShortRangeGraph:
         self.degree = np.asarray(adjacency.sum(axis=1)).ravel()
         self._rows = np.repeat(np.arange(self.n_local), np.diff(adjacency.indptr))
         self.build_time = build_time
+        self.order = np.arange(self.n_local) if order is None else np.asarray(order)
 
     def laplacian(self, v: np.ndarray) -> np.ndarray:
         """(L v)_i = Σ_j a_ij (v_i − v_j) for the owned rows (difference form: no cancellation)."""
@@ -139,5 +144,6 @@ def short_range_graph(
     adjacency = sp.csr_matrix((a, (i, j)), shape=(n_local, n_global))
     adjacency.sum_duplicates()
     adjacency.sort_indices()
+    order = morton_order(positions)
     build_time = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
-    return ShortRangeGraph(comm, radius, kernel, weights, counts, adjacency, build_time)
+    return ShortRangeGraph(comm, radius, kernel, weights, counts, adjacency, build_time, order)

@@ -21,7 +21,9 @@ through a Fourier series on a periodic box:
    isign = +1 at the same points. Modes m_a = −M_a/2 … M_a/2 − 1 (finufft's modeord = 0, axis a of
    the coefficient array ↔ coordinate a); the multiplier Ψ̂(k_m)/ΠP_a is zero outside the ball
    |k_m| ≤ k_max and on the unpaired mode m_a = −M_a/2, so it is real and even and K maps real
-   data to real data. Two real columns are transformed together as u' + i u''.
+   data to real data. Two real columns are transformed together as u' + i u''. The points are
+   stored in Morton order (`fem_fhn.ordering`), the strengths permuted into it and the results
+   back, so that finufft's spreading and interpolation read nearby memory.
 4. **MPI.** Each rank transforms its own sources (type 1), the Fourier coefficients are summed
    with Allreduce, and each rank evaluates its own targets (type 2): no point is gathered.
 
@@ -67,6 +69,7 @@ from mpi4py import MPI
 
 from fem_fhn.kernels import SPHERE_AREA, Bump, Custom, decay_radius, radial_mass
 from fem_fhn.nonlocal_.sparse import kernel_name
+from fem_fhn.ordering import morton_order
 from fem_fhn.params import ParameterError
 
 log = logging.getLogger(__name__)
@@ -432,7 +435,12 @@ class NufftOperator:
             raise grid
         self.grid = grid
         self.multiplier = grid.multiplier()
-        scaled = 2 * np.pi * (points - np.asarray(grid.center)) / np.asarray(grid.period)
+        # points stored in Morton order: finufft's spreading then reads them (and the
+        # strengths, permuted in `apply`) from nearby memory
+        self._order = morton_order(points)
+        self._sorted_weights = self.weights[self._order]
+        centred = points[self._order] - np.asarray(grid.center)
+        scaled = 2 * np.pi * centred / np.asarray(grid.period)
         self._coords = [np.ascontiguousarray(scaled[:, a]) for a in range(dim)]
         self.upsampfac = 1.25 if grid.n_modes > self.n_global and grid.eps >= 1e-9 else 2.0
         options = {"modeord": 0, "upsampfac": self.upsampfac, "nthreads": _threads(comm)}
@@ -475,20 +483,29 @@ class NufftOperator:
                 result has the same shape and kind.
         """
         u = np.asarray(u)
-        columns = u.reshape(u.shape[0], math.prod(u.shape[1:]))
-        q = self.weights[:, None] * columns
+        order = self._order
+        out = np.empty(u.shape, dtype=complex if np.iscomplexobj(u) else float)
+        if u.ndim == 1 and not np.iscomplexobj(u):  # one real column: the common case
+            strengths = np.empty((1, self.n_local), dtype=complex)
+            np.multiply(self._sorted_weights, u[order], out=strengths.real[0])
+            strengths.imag = 0.0
+            out[order] = self._convolve(strengths)[0].real
+            return out
+        columns = u.reshape(u.shape[0], math.prod(u.shape[1:]))[order]
+        q = self._sorted_weights[:, None] * columns
         m = q.shape[1]
         if np.iscomplexobj(q):
-            out = self._convolve(np.ascontiguousarray(q.T, dtype=complex)).T
+            result = self._convolve(np.ascontiguousarray(q.T, dtype=complex)).T
         else:  # two real columns per complex transform: K(a + ib) = Ka + i Kb
             pairs = np.zeros(((m + 1) // 2, self.n_local), dtype=complex)
             pairs.real = q[:, 0::2].T
             pairs.imag[: m // 2] = q[:, 1::2].T
-            result = self._convolve(pairs)
-            out = np.empty((self.n_local, m))
-            out[:, 0::2] = result.real.T
-            out[:, 1::2] = result.imag[: m // 2].T
-        return out.reshape(u.shape)
+            both = self._convolve(pairs)
+            result = np.empty((self.n_local, m))
+            result[:, 0::2] = both.real.T
+            result[:, 1::2] = both.imag[: m // 2].T
+        out.reshape(result.shape)[order] = result
+        return out
 
     def memory_bytes(self) -> int:
         """Estimate of this rank's memory: multiplier, coefficients, finufft fine grids, points."""
@@ -498,6 +515,7 @@ class NufftOperator:
             24 * g.n_modes  # multiplier (real) + coefficients of one column (complex)
             + 16 * fine * self._n_plans
             + (8 * len(g.modes) + 16) * self.n_local * self._n_plans
+            + 8 * self.n_local  # the Morton permutation
         )
 
     def info(self) -> dict:

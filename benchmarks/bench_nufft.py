@@ -1,0 +1,307 @@
+"""The NUFFT operator's apply against finufft's bare type-1 + type-2 executes, and finufft options.
+
+Points: N uniform random points in the unit square or cube (seed 0), weights 1/N, kernel
+``fem_fhn.kernels.Gaussian(width=0.05, dim=d)``, ``NufftOperator(points, weights, kernel,
+MPI.COMM_SELF, tol)`` (tol = 1e-6), one thread (OMP_NUM_THREADS=1 is set before finufft loads).
+
+1. **Overhead.** For N in ``--sizes`` and d in ``--dims``, one repetition times ``op.apply(u)``
+   (a real vector: one complex type-1 transform, the Fourier multiplier, one type-2 transform)
+   and, right after it, the bare ``plan.execute(c, out=F); plan.execute_adjoint(F, out=v)`` of
+   a finufft plan with the operator's modes, eps and options on the same points as given (set
+   and sorted once, before timing), and the same pair on the operator's own plan (its points in
+   Morton order, so the pair without the permutations of ``apply``). Medians over
+   ``--repeat`` repetitions (at least 2×10^6/N) and the median of the per-repetition ratios
+   apply / bare. Times are CPU seconds of the process (one thread: the time on one core; the
+   wall times, which the load of a shared machine inflates, are in the JSON too).
+   Target: ratio ≤ 1.15.
+2. **finufft options** at N = ``--option-size`` in 2D: the bare execute pair of a plan made with
+   one option changed from the operator's (the points in their input order instead of the
+   operator's Morton order, with finufft's sort or none; spread_sort 0/1, upsampfac 1.25, fftw
+   FFTW_MEASURE, kernel evaluation by formula, single precision, looser finufft eps), with its
+   time, points/s
+   and the project's error measure max_i |K̃u − Ku|_i / (tol · max_i Σ_j |Ψ_ij| w_j |u_j|) on 64
+   sampled rows (direct sums), u = sign(x − 0.5); ≤ 1 is within the tolerance. The options are
+   timed round robin, ``--repeat`` times each.
+   Target: ≥ 1.2×10^7 points/s per apply at 10^6 points in 2D within the tolerance.
+
+Usage::
+
+    python benchmarks/bench_nufft.py                       # 1e5, 1e6 in 2D and 3D; options
+    python benchmarks/bench_nufft.py --sizes 100000 --dims 2 --option-size 100000
+
+Prints tables and writes ``benchmarks/results/bench_nufft.json``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "bench_nufft.json"
+WIDTH = 0.05
+TARGET_RATIO = 1.15
+TARGET_RATE = 1.2e7
+FFTW_MEASURE = 0
+#: name → (changes to the operator's finufft options, precision, eps: None = the operator's)
+OPTIONS = {
+    "operator's plan": ({}, "double", None),
+    "input order": ({}, "double", None),
+    "input order, sort=0": ({"spread_sort": 0}, "double", None),
+    "spread_sort=0": ({"spread_sort": 0}, "double", None),
+    "spread_sort=1": ({"spread_sort": 1}, "double", None),
+    "upsampfac=1.25": ({"upsampfac": 1.25}, "double", None),
+    "upsampfac=2": ({"upsampfac": 2.0}, "double", None),
+    "fftw=FFTW_MEASURE": ({"fftw": FFTW_MEASURE}, "double", None),
+    "kernel by formula": ({"spread_kerevalmeth": 0}, "double", None),
+    "eps=tol/10": ({}, "double", "tol/10"),
+    "eps=tol": ({}, "double", "tol"),
+    "single, eps=tol": ({}, "single", "tol"),
+    "single, eps=10 tol": ({}, "single", "10tol"),
+}
+
+
+def _clock(call) -> tuple[float, float]:
+    """(wall, CPU) seconds of one call: one thread, so the CPU time is the time on one core,
+    which a shared machine inflates far less than the wall time."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    call()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _problem(n: int, dim: int):
+    from fem_fhn import kernels
+
+    rng = np.random.default_rng(0)
+    points = rng.random((n, dim))
+    return points, np.full(n, 1.0 / n), kernels.Gaussian(width=WIDTH, dim=dim)
+
+
+def overhead_case(n: int, dim: int, tol: float, repeat: int) -> dict:
+    """op.apply against bare finufft execute pairs, interleaved (CPU seconds, medians)."""
+    import finufft
+    from mpi4py import MPI
+
+    from fem_fhn.nonlocal_.nufft import NufftOperator
+
+    points, weights, kernel = _problem(n, dim)
+    op = NufftOperator(points, weights, kernel, MPI.COMM_SELF, tol)
+    u = np.sign(points[:, 0] - 0.5)
+    # finufft as a user would call it: the same modes, eps and options, the points as given
+    # (finufft sorts them once, in setpts); and the operator's own plan (Morton-ordered points)
+    plan = finufft.Plan(
+        1, op.grid.modes, eps=op.grid.eps, isign=-1, modeord=0, upsampfac=op.upsampfac, nthreads=1
+    )
+    scaled = 2 * np.pi * (points - np.asarray(op.grid.center)) / np.asarray(op.grid.period)
+    plan.setpts(*[np.ascontiguousarray(scaled[:, a]) for a in range(dim)])
+    strengths = (weights * u).astype(complex)
+    sorted_strengths = strengths[op._order]
+    coefficients = np.empty(op.grid.modes, dtype=complex)
+    values = np.empty(n, dtype=complex)
+
+    def bare() -> None:
+        plan.execute(strengths, out=coefficients)
+        plan.execute_adjoint(coefficients, out=values)
+
+    def own_plan() -> None:
+        op._plan.execute(sorted_strengths, out=coefficients)
+        op._plan.execute_adjoint(coefficients, out=values)
+
+    repeat = max(repeat, int(2e6 // n))  # small cases: more repetitions
+    clocks: dict[str, list[tuple[float, float]]] = {"apply": [], "bare": [], "own": []}
+    op.apply(u), bare(), own_plan()
+    for _ in range(repeat):  # interleaved: the load of the machine hits all three alike
+        clocks["apply"].append(_clock(lambda: op.apply(u)))
+        clocks["bare"].append(_clock(bare))
+        clocks["own"].append(_clock(own_plan))
+    cpu = {k: [c for _, c in v] for k, v in clocks.items()}
+    wall = {k: [w for w, _ in v] for k, v in clocks.items()}
+    ratios = [a / b for a, b in zip(cpu["apply"], cpu["bare"], strict=True)]
+    own_ratios = [a / b for a, b in zip(cpu["apply"], cpu["own"], strict=True)]
+    apply_s = statistics.median(cpu["apply"])
+    info = op.info()
+    return {
+        "n": n,
+        "dim": dim,
+        "tol": tol,
+        "modes": info["modes"],
+        "nufft_eps": info["nufft_eps"],
+        "upsampfac": info["upsampfac"],
+        "build_s": info["build_time_s"],
+        "repeat": repeat,
+        "apply_s": apply_s,
+        "bare_execute_s": statistics.median(cpu["bare"]),
+        "own_plan_execute_s": statistics.median(cpu["own"]),
+        "apply_wall_s": statistics.median(wall["apply"]),
+        "bare_execute_wall_s": statistics.median(wall["bare"]),
+        "ratio": statistics.median(ratios),
+        "ratio_to_own_plan": statistics.median(own_ratios),
+        "ratios_all": ratios,
+        "points_per_s": n / apply_s,
+        "met": bool(statistics.median(ratios) <= TARGET_RATIO),
+    }
+
+
+def options_cases(n: int, tol: float, repeat: int) -> list[dict]:
+    """Bare execute pairs with one finufft option changed; time, rate and error measure."""
+    import finufft
+    from mpi4py import MPI
+
+    from fem_fhn.nonlocal_.nufft import NufftOperator
+
+    points, weights, kernel = _problem(n, 2)
+    op = NufftOperator(points, weights, kernel, MPI.COMM_SELF, tol)
+    u = np.sign(points[:, 0] - 0.5)
+    rows = np.random.default_rng(1).choice(n, 64, replace=False)
+    exact, scale = np.empty(64), 0.0
+    for k, i in enumerate(rows):
+        psi = kernel(np.linalg.norm(points - points[i], axis=1)) * weights
+        exact[k] = psi @ u
+        scale = max(scale, float(psi @ np.abs(u)))
+    base = {"modeord": 0, "upsampfac": op.upsampfac, "nthreads": 1}
+    eps_of = {None: op.grid.eps, "tol": tol, "tol/10": tol / 10, "10tol": 10 * tol}
+    pairs, meta = {}, {}
+    for name, (changes, precision, eps_key) in OPTIONS.items():
+        dtype = np.complex64 if precision == "single" else np.complex128
+        real = np.float32 if precision == "single" else np.float64
+        eps = eps_of[eps_key]
+        plan = finufft.Plan(
+            1, op.grid.modes, eps=eps, isign=-1, dtype=dtype, **{**base, **changes}, showwarn=0
+        )
+        # the operator's points are in Morton order; "input order" options use the points as
+        # given (random order), with finufft's own sort (spread_sort 2) or none
+        if name.startswith("input order"):
+            scaled = 2 * np.pi * (points - np.asarray(op.grid.center)) / np.asarray(op.grid.period)
+            order = np.arange(n)
+        else:
+            scaled, order = None, op._order
+        coords = op._coords if scaled is None else [scaled[:, a] for a in range(2)]
+        plan.setpts(*[np.ascontiguousarray(c, dtype=real) for c in coords])
+        strengths = (weights * u)[order].astype(dtype)
+        multiplier = op.multiplier.astype(real)
+        coefficients = np.empty(op.grid.modes, dtype=dtype)
+        values = np.empty(n, dtype=dtype)
+
+        def pair(
+            plan=plan,
+            strengths=strengths,
+            coefficients=coefficients,
+            values=values,
+            multiplier=multiplier,
+        ):
+            plan.execute(strengths, out=coefficients)
+            coefficients[...] *= multiplier
+            plan.execute_adjoint(coefficients, out=values)
+
+        pair()
+        result = np.empty(n)
+        result[order] = values.real
+        error = np.abs(result[rows] - exact).max() / (tol * scale)
+        pairs[name] = (plan, pair)
+        meta[name] = (eps, precision, changes, float(error))
+    clocks: dict[str, list[tuple[float, float]]] = {name: [] for name in pairs}
+    for _ in range(repeat):  # round robin over the options
+        for name, (_, pair) in pairs.items():
+            clocks[name].append(_clock(pair))
+    records = []
+    for name, (eps, precision, changes, error) in meta.items():
+        seconds = statistics.median(c for _, c in clocks[name])
+        records.append(
+            {
+                "option": name,
+                "finufft_eps": eps,
+                "precision": precision,
+                "changes": changes,
+                "seconds": seconds,
+                "wall_seconds": statistics.median(w for w, _ in clocks[name]),
+                "seconds_all": [c for _, c in clocks[name]],
+                "points_per_s": n / seconds,
+                "error_measure": error,
+                "within_tol": bool(error <= 1.0),
+                "meets_rate": bool(n / seconds >= TARGET_RATE and error <= 1.0),
+            }
+        )
+    return records
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--dims", type=int, nargs="+", default=[2, 3])
+    parser.add_argument("--tol", type=float, default=1e-6)
+    parser.add_argument("--repeat", type=int, default=5, help="repetitions (medians)")
+    parser.add_argument("--option-size", type=int, default=1_000_000, help="N of the sweep")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON result file")
+    args = parser.parse_args(argv)
+
+    cases = [overhead_case(n, d, args.tol, args.repeat) for d in args.dims for n in args.sizes]
+    print(f"\n## operator apply vs bare finufft type 1 + type 2 (tol {args.tol:g}, 1 thread)\n")
+    print(
+        f"{'d':>2} {'N':>8} {'modes':>14} {'eps':>8} {'apply CPU':>9} {'bare CPU':>8} "
+        f"{'own plan':>8} "
+        f"{'ratio':>6} {'pts/s':>9} {'<= 1.15':>7}"
+    )
+    for c in cases:
+        print(
+            f"{c['dim']:>2} {c['n']:>8} {'x'.join(map(str, c['modes'])):>14} "
+            f"{c['nufft_eps']:>8.1e} {c['apply_s']:>9.4f} {c['bare_execute_s']:>8.4f} "
+            f"{c['own_plan_execute_s']:>8.4f} "
+            f"{c['ratio']:>6.3f} {c['points_per_s']:>9.2e} {'yes' if c['met'] else 'NO':>7}"
+        )
+    options = options_cases(args.option_size, args.tol, args.repeat)
+    print(f"\n## finufft options, bare type 1 + multiplier + type 2, N = {args.option_size}, 2D\n")
+    print(f"{'option':>20} {'eps':>8} {'CPU s':>8} {'pts/s':>9} {'err/tol':>8} {'ok':>4}")
+    for r in options:
+        print(
+            f"{r['option']:>20} {r['finufft_eps']:>8.1e} {r['seconds']:>8.4f} "
+            f"{r['points_per_s']:>9.2e} {r['error_measure']:>8.3f} "
+            f"{'yes' if r['within_tol'] else 'NO':>4}"
+        )
+    rate = max((c["points_per_s"] for c in cases if c["dim"] == 2 and c["n"] == 10**6), default=0)
+    best = max(
+        (r for r in options if r["within_tol"]),
+        key=lambda r: r["points_per_s"],
+        default={"option": None, "points_per_s": 0.0},
+    )
+    targets = {
+        "apply_within_1.15x_bare": all(c["met"] for c in cases),
+        "operator_points_per_s_1e6_2d": rate,
+        "best_option_points_per_s_within_tol": {
+            "option": best["option"],
+            "rate": best["points_per_s"],
+        },
+        "rate_target": TARGET_RATE,
+        "rate_met_by_operator": bool(rate >= TARGET_RATE),
+    }
+    print(f"\ntargets: {json.dumps(targets)}")
+    import finufft
+
+    record = {
+        "benchmark": "bench_nufft",
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "finufft": finufft.__version__,
+        "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+        "kernel": f"Gaussian(width={WIDTH})",
+        "overhead": cases,
+        "options": options,
+        "targets": targets,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
