@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="continue from the checkpoint of the run in DIR (output to DIR unless --out)",
     )
+    run.add_argument(
+        "--profile",
+        action="store_true",
+        help="also write a cProfile dump of the time stepping: OUT/profile.prof (rank 0)",
+    )
 
     val = sub.add_parser("validate", help="run every check of `run` without time stepping")
     val.add_argument("config")
@@ -129,7 +134,7 @@ def _cmd_run(args) -> int:
     # the handlers stay until the command returns, so a late signal cannot end the process
     # with a status that summary.json does not say
     with StopRequest() as stop:
-        summary = run(config, args.out, restart=args.restart, stop=stop)
+        summary = run(config, args.out, restart=args.restart, stop=stop, profile=args.profile)
         return _report_run(args, config, summary)
 
 

@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import platform
+import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,7 @@ from fem_fhn.io import Diagnostics, FieldWriter, write_json
 from fem_fhn.macro import MODEL_FORMS, Stimulus
 from fem_fhn.mesh import NodalMesh
 from fem_fhn.nonlocal_ import NonlocalLaplacian, make_operator
+from fem_fhn.profiling import phases
 from fem_fhn.simulation import Simulation
 from fem_fhn.timestepping import IMEX_SCHEMES, make_integrator
 from fem_fhn.validation import check_inputs
@@ -350,7 +352,8 @@ def model_kind(config: RunConfig) -> str:
 
 def prepare(config: RunConfig, comm: MPI.Comm) -> tuple[NodalMesh, np.ndarray, object]:
     """The mesh, ρ0 and kernel of a config, shared by every model."""
-    nodes = NodalMesh.load(config.mesh_source(), comm, config.mesh.h or None)
+    with phases.timed("mesh"):
+        nodes = NodalMesh.load(config.mesh_source(), comm, config.mesh.h or None)
     check_inputs(config, nodes)  # mesh quality, fields finite on the mesh, kernel sign
     rho0 = nodes.density(config.field_source(config.rho0.value, "rho0.value"), "rho0.value")
     return nodes, rho0, config.kernel.build(nodes.dim)
@@ -360,7 +363,8 @@ def build(config: RunConfig, comm: MPI.Comm, prepared=None, kind: str | None = N
     """The model chosen by the config (or `kind`), on `prepared` = prepare(config) if given."""
     kind = model_kind(config) if kind is None else kind
     nodes, rho0, kernel = prepare(config, comm) if prepared is None else prepared
-    setup = BUILDERS[kind](config, nodes, rho0, kernel)
+    with phases.timed("build"):
+        setup = BUILDERS[kind](config, nodes, rho0, kernel)
     report_step(config, setup.integrator, comm)
     return setup
 
@@ -456,6 +460,7 @@ def run(
     restart: Path | str | None = None,
     stop: Callable[[], int] | None = None,
     observers: Sequence[Callable[[Setup], Callable]] = (),
+    profile: bool = False,
 ) -> dict:
     """Run the model described by `config`; returns the summary (also written to summary.json).
 
@@ -469,6 +474,8 @@ def run(
         stop: returns nonzero to stop the run (default: SIGINT/SIGTERM are caught for the run).
         observers: factories setup ↦ observer obs(t, y, step), called at every output time
             after the writers (e.g. a front tracker).
+        profile: also write a cProfile dump of the run (after the build) per rank:
+            profile.prof (rank 0), profile.rank<r>.prof.
 
     A stopped run writes a checkpoint, closes its files and returns a summary with "status":
     "interrupted" and "signal"; a failed run writes the last good state as a checkpoint, the
@@ -479,6 +486,7 @@ def run(
     The record is kept true whatever stops the process: diagnostics.csv gets a row at every
     output time, summary.json is replaced atomically at the start ("status": "running"), at
     every checkpoint and at the end; a process ended by a second signal leaves "interrupted".
+    The final summary says where the wall time went (`phases_s`, see `fem_fhn.profiling`).
     """
     # --- checkpoint/restart and fault handling (fem_fhn.checkpoint, fem_fhn.simulation) ---
     from contextlib import nullcontext
@@ -487,6 +495,8 @@ def run(
     from fem_fhn.simulation import SimulationError, StopRequest
 
     comm = MPI.COMM_WORLD if comm is None else comm
+    started = time.perf_counter()
+    phases.reset()
     prepared = preflight(config, comm, out_dir, restart)
     setup, out, found, resumed = prepared.setup, prepared.out, prepared.found, prepared.resumed
     nodes, model = setup.nodes, setup.model
@@ -532,35 +542,64 @@ def run(
                 static={"rho0": setup.rho0},
             )
             sim.observers = [
-                writer,
-                diagnostics,
-                *(make(out) for make in setup.outputs),
-                *(make(setup) for make in observers),
-            ]
-            try:
-                sim.run(
-                    setup.y0 if resumed is None else resumed.y,
-                    None if resumed is None else resumed.position,
+                phases.timing("output")(obs)
+                for obs in (
+                    writer,
+                    diagnostics,
+                    *(make(out) for make in setup.outputs),
+                    *(make(setup) for make in observers),
                 )
+            ]
+            profiler = _Profiler(out, comm) if profile else nullcontext()
+            try:
+                with profiler:
+                    sim.run(
+                        setup.y0 if resumed is None else resumed.y,
+                        None if resumed is None else resumed.position,
+                    )
             except SimulationError as err:
                 error = err
             finally:
-                writer.close()
-                diagnostics.close()
+                with phases.timed("output"):
+                    writer.close()
+                    diagnostics.close()
             if error is not None:
                 record.extra["error"] = " ".join(str(error).split())
             late = int(stop_now()) if sim.status == "completed" else 0
             if late:
                 record.extra["signal_after_completion"] = _signal_name(late)
             elif comm.rank == 0 and sim.status == "completed":
-                record.extra["pictures"] = _pictures(config, out)
+                with phases.timed("pictures"):
+                    record.extra["pictures"] = _pictures(config, out)
+            if profile:
+                record.extra["profile"] = profiler.file_name
         except BaseException as err:  # a second signal (SystemExit, KeyboardInterrupt)
             record.ended_by(err)
             raise
+        record.extra["phases_s"] = phases.report(time.perf_counter() - started, comm)
         summary = record.write()
     if error is not None:
         raise error
     return summary
+
+
+class _Profiler:
+    """cProfile over a block; the dump goes to out/profile.prof (rank 0) or profile.rank<r>.prof."""
+
+    def __init__(self, out: Path, comm: MPI.Comm):
+        self.file_name = "profile.prof" if comm.rank == 0 else f"profile.rank{comm.rank}.prof"
+        self.path = out / self.file_name
+
+    def __enter__(self):
+        import cProfile
+
+        self.profile = cProfile.Profile()
+        self.profile.enable()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.profile.disable()
+        self.profile.dump_stats(str(self.path))
 
 
 def _signal_name(number: int) -> str:
@@ -598,7 +637,8 @@ class _Record:
         """The checkpoint hook: write the checkpoint, then the summary saying where it is."""
 
         def checkpoint(t, y, position, reason):
-            where = saver(t, y, position, reason)
+            with phases.timed("checkpoints"):
+                where = saver(t, y, position, reason)
             self.saved = {"dir": where, "t": position.t, "steps": position.steps}
             self.write()
             return where
@@ -660,6 +700,8 @@ class _Record:
         summary.update(self.extra)
         summary.update(self.forced)
         summary["files"] = output_files(config, setup, summary.get("pictures", {}))
+        if "profile" in summary:
+            summary["files"].append(summary["profile"])
         return summary
 
     @property

@@ -52,6 +52,7 @@ from fem_fhn._fenics import PETSc, fem
 from fem_fhn.macro.stimulus import Stimulus, total_current
 from fem_fhn.mesh import NodalMesh
 from fem_fhn.params import FHNParameters, ParameterError, require
+from fem_fhn.profiling import phases
 from fem_fhn.timestepping import IMEX_SCHEMES as IMEX_TABLEAUX
 
 __all__ = ["IMEX_SCHEMES", "LINEAR_SOLVERS", "MASS_KINDS", "IMEXStepper", "LocalFHN"]
@@ -97,6 +98,7 @@ def _factorisation(comm: MPI.Comm, matrix, kind: str, prefix: str):
     return ksp
 
 
+@phases.timing("linear solves")
 def _solve(ksp, b, x, what: str) -> None:
     ksp.solve(b, x)
     reason = ksp.getConvergedReason()
@@ -171,6 +173,7 @@ class LocalFHN:
         """I_ext(x, t) including the constant params.I_ext."""
         return total_current(self.params.I_ext, self.stimulus, t)
 
+    @phases.timing("right-hand sides")
     def reaction(self, t: float, y: np.ndarray) -> np.ndarray:
         """The explicit part at the nodes: (N(V) − W + I_ext, τ (V + a − b W))."""
         V, W = y

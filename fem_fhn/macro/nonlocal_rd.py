@@ -21,6 +21,7 @@ from mpi4py import MPI
 from fem_fhn.macro.stimulus import Stimulus, total_current
 from fem_fhn.nonlocal_ import NonlocalLaplacian
 from fem_fhn.params import FHNParameters
+from fem_fhn.profiling import phases
 
 
 class NonlocalFHN:
@@ -50,6 +51,7 @@ class NonlocalFHN:
         """I_ext(x, t) including the constant params.I_ext."""
         return total_current(self.params.I_ext, self.stimulus, t)
 
+    @phases.timing("right-hand sides")
     def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
         V, W = y
         p = self.params
@@ -81,6 +83,7 @@ class WeightedNonlocalFHN(NonlocalFHN):
         self.positive = self.rho0 > 0
         self._inv_rho = np.where(self.positive, 1.0 / np.where(self.positive, self.rho0, 1.0), 0.0)
 
+    @phases.timing("right-hand sides")
     def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
         Z_V, Z_W = y
         p = self.params

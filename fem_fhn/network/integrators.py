@@ -58,6 +58,7 @@ import scipy.sparse as sp
 
 from fem_fhn.network.rng import STREAMS, normals
 from fem_fhn.params import ParameterError, require
+from fem_fhn.profiling import phases
 from fem_fhn.timestepping import (
     IMEX_ARS222,
     IMEX_EULER,
@@ -161,6 +162,7 @@ class StiffSolver:
         self._cache[key] = entry
         return entry
 
+    @phases.timing("linear solves")
     def solve(self, r: np.ndarray, c: float, guess: np.ndarray | None = None) -> np.ndarray:
         """v with (I + c L) v = r (owned values), CG started from `guess` (default 0)."""
         mat, ksp, b, x, rtol = self._entry(c)

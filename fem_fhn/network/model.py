@@ -39,6 +39,7 @@ from fem_fhn.network.moments import ParticleMoments
 from fem_fhn.network.sampling import Particles
 from fem_fhn.nonlocal_ import make_operator
 from fem_fhn.params import FHNParameters, require
+from fem_fhn.profiling import phases
 
 __all__ = ["NetworkFHN"]
 
@@ -154,6 +155,7 @@ class NetworkFHN:
             return np.zeros_like(v)
         return self.graph.laplacian(v) / self.eps
 
+    @phases.timing("right-hand sides")
     def explicit(self, t: float, y: np.ndarray) -> np.ndarray:
         """E(t, y) = (N(v) − w + I_ext − (v K1 − K v), τ (v + a − b w))."""
         v, w = y
@@ -169,6 +171,7 @@ class NetworkFHN:
         dy[0] = -self.short_range(y[0])
         return dy
 
+    @phases.timing("right-hand sides")
     def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
         """E(t, y) + I(y): the full right-hand side (for explicit integrators)."""
         dy = self.explicit(t, y)
