@@ -202,7 +202,7 @@ class BandRecorder:
     """Observer recording t, the RMS of V − V* and the ring power of V − V* at `radii`."""
 
     def __init__(self, model):
-        self.model, self.nodes = model, model.nodes
+        self.model, self.nodes = model, nodes
         self.area = self.nodes.integrate(np.ones(self.nodes.n_owned))
         self.times, self.rms, self.power = [], [], []
 
