@@ -390,3 +390,143 @@ def dominant_wavenumber(
     peak = radii[np.argmax(power)]
     near = np.abs(radii - peak) <= 0.25 * peak
     return float(np.sum(radii[near] * power[near]) / np.sum(power[near]))
+
+
+# --------------------------------------------------------------------------- pattern growth
+
+
+def ring_power(
+    coords: np.ndarray,
+    values: np.ndarray,
+    radii: np.ndarray,
+    *,
+    weights: np.ndarray | None = None,
+    dk: float | None = None,
+    comm: MPI.Comm | None = None,
+) -> np.ndarray:
+    """Ring-averaged power |F(k)|² of a 1D or 2D field at the wavenumbers |k| = radii.
+
+    F is the windowed Fourier transform of `dominant_wavenumber` (Hann window of the bounding box,
+    weighted mean removed), F(k) = Σ_j m_j H(x_j) (u_j − ū) e^{−i k·x_j}, averaged over
+    wave vectors on each ring spaced by at most dk (default: the smallest gap between radii, or
+    2π/(2L) for a single ring). For a mode u = A cos(k·x) with |k| on a ring, |F|² grows like
+    A²: its square root follows the amplitude of the pattern's modes in that band, the quantity
+    whose exponential growth rate is the linear growth rate of a Turing instability.
+
+    Args:
+        coords: owned node coordinates, (n, d) with d = 1 or 2.
+        values: owned nodal values.
+        radii: ring radii |k| > 0, shape (m,).
+        weights: owned quadrature weights (e.g. `NodalMesh.masses`; default 1).
+        dk: spacing of the wave vectors on a ring.
+        comm: communicator of distributed data (collective; default: none).
+
+    Returns:
+        The mean of |F|² over each ring, shape (m,), the same on every rank.
+    """
+    comm = MPI.COMM_SELF if comm is None else comm
+    coords = np.asarray(coords, dtype=float)
+    coords = coords[:, None] if coords.ndim == 1 else coords
+    values = np.asarray(values, dtype=float)
+    radii = np.atleast_1d(np.asarray(radii, dtype=float))
+    d = coords.shape[1]
+    if d not in (1, 2) or radii.ndim != 1 or not np.all(radii > 0):
+        raise ParameterError(
+            f"ring_power: dimension {d} and radii {radii.tolist()} are not allowed: "
+            "1D or 2D data and radii > 0"
+        )
+    m = np.ones(values.shape) if weights is None else np.asarray(weights, dtype=float)
+    lo, hi = coords.min(axis=0, initial=np.inf), coords.max(axis=0, initial=-np.inf)
+    comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
+    comm.Allreduce(MPI.IN_PLACE, hi, op=MPI.MAX)
+    sides = hi - lo
+    window = np.prod(0.5 - 0.5 * np.cos(2 * math.pi * (coords - lo) / sides), axis=1) * m
+    total = np.array([window.sum(), window @ values])
+    comm.Allreduce(MPI.IN_PLACE, total, op=MPI.SUM)
+    f = window * (values - total[1] / total[0])
+    if dk is None:
+        gaps = np.diff(np.sort(radii))
+        dk = float(gaps.min()) if gaps.size else math.pi / float(sides.max())
+    k, ring = _k_points(d, radii, dk)
+    spectrum = np.empty((2, k.shape[0]))
+    step = max(1, 4_000_000 // max(coords.shape[0], 1))
+    for start in range(0, k.shape[0], step):
+        phase = coords @ k[start : start + step].T
+        spectrum[0, start : start + step] = f @ np.cos(phase)
+        spectrum[1, start : start + step] = f @ np.sin(phase)
+    comm.Allreduce(MPI.IN_PLACE, spectrum, op=MPI.SUM)
+    return np.bincount(ring, spectrum[0] ** 2 + spectrum[1] ** 2, radii.size) / np.bincount(
+        ring, minlength=radii.size
+    )
+
+
+class GrowthFit(NamedTuple):
+    """amplitude ≈ a0 · e^{rate·t} on [t_start, t_end] (n points); residual = RMS of the
+    log-residuals (0 for an exact exponential)."""
+
+    rate: float
+    a0: float
+    residual: float
+    t_start: float
+    t_end: float
+    n: int
+
+
+def exponential_growth(
+    times,
+    amplitude,
+    *,
+    ceiling: float | None = None,
+    floor_factor: float = 2.0,
+    skip: float = 0.0,
+) -> GrowthFit:
+    """Growth rate of the linear phase of an instability: a log-linear fit in its window.
+
+    The window opens at the last minimum of the amplitude before it first exceeds `ceiling`
+    (so the decay of the stable modes in the initial data is left out), once the amplitude is
+    `floor_factor` times that minimum, and closes before the amplitude first exceeds `ceiling`
+    (default: a tenth of the largest amplitude recorded, where the nonlinearity is still small).
+    The rate is the least-squares slope of log(amplitude) against t in the window.
+
+    Args:
+        times: increasing record times.
+        amplitude: positive amplitudes (e.g. the RMS of a deviation or `ring_power` ** 0.5).
+        ceiling: amplitude at which the linear phase ends.
+        floor_factor: the window opens once the amplitude is this many times its minimum.
+        skip: length of the initial time span left out.
+
+    Raises:
+        ParameterError: if the arrays do not match, an amplitude is not positive, or fewer than 3
+            points fall in the window.
+    """
+    t = np.asarray(times, dtype=float)
+    a = np.asarray(amplitude, dtype=float)
+    if t.shape != a.shape or t.ndim != 1 or not np.all(a > 0) or not np.all(np.diff(t) > 0):
+        raise ParameterError(
+            f"exponential_growth: times {t.shape} and amplitude {a.shape} must be 1D of equal "
+            "length, times increasing and amplitudes > 0"
+        )
+    ceiling = 0.1 * float(a.max()) if ceiling is None else float(ceiling)
+    start = int(np.searchsorted(t, t[0] + skip))
+    above = np.nonzero(a[start:] > ceiling)[0]
+    stop = start + (int(above[0]) if above.size else a.size - start)
+    lowest = start + int(np.argmin(a[start:stop])) if stop > start else start
+    window = np.arange(lowest, stop)
+    window = window[a[window] >= floor_factor * a[lowest]]
+    if window.size < 3:
+        raise ParameterError(
+            f"exponential_growth: {window.size} point(s) between {floor_factor:g} x the minimum "
+            f"and the ceiling {ceiling:.3g}, need at least 3 (record longer or more often)"
+        )
+    rate, log_a0, residual = _line(t[window], np.log(a[window]))
+    return GrowthFit(
+        rate,
+        float(np.exp(log_a0)),
+        residual,
+        float(t[window[0]]),
+        float(t[window[-1]]),
+        int(window.size),
+    )
+
+
+__all__ += ["GrowthFit", "exponential_growth", "ring_power"]

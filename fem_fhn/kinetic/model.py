@@ -274,7 +274,7 @@ class KineticFHN:
             t: time (for the stimulus).
             f: the density.
             relax_rate: r_i = ρ_i/ε on nodes whose relaxation is in the drift, else 0.
-            donor: nodes that take the moment-exact donor-cell v-flux (remapped nodes).
+            donor: nodes that take the moment-exact donor-cell fluxes (remapped nodes).
         """
         rho, j = self._rho_j(f)
         k_j = self.op.apply(j)

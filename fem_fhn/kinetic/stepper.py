@@ -24,16 +24,18 @@ Per node, each step chooses where the relaxation goes and which v-flux the trans
                relaxation is then part of the drift (MUSCL, no splitting error, no remap
                diffusion): DESIGN §6's remedy for e^{−ρΔt/ε} ≈ 1.
     remap:     otherwise. f is then concentrated in v (one or two cells per w-row, or about to
-               be), and the transport uses the donor-cell v-flux, whose moment rate is exactly
-               the cell-centre quadrature Σ a_v(v_k, w_l) f_kl ΔvΔw (`fem_fhn.kinetic.transport`).
+               be), and the transport uses the donor-cell fluxes, whose moment rates are exactly
+               the cell-centre quadratures Σ a_v(v_k, w_l) f_kl ΔvΔw and Σ a_w(v_k, w_l) f_kl ΔvΔw
+               (`fem_fhn.kinetic.transport`).
 
 `relaxation` = "remap" or "drift" forces the first choice ("drift" raises if it does not fit), and
-`v_flux` = "muscl" or "donor" forces the second ("auto": donor exactly on the remapped nodes).
+`v_flux` = "muscl" or "donor" forces the second ("auto": donor exactly on the remapped nodes);
+the donor choice applies to the w-flux too.
 
 Asymptotic preservation. As ε → 0 every node is remapped and the remap puts each w-row's mass on
 the two cells around V; the relaxation conserves ρ, j and q = ∫ f w; the donor transport moves
 j by Σ a_v(v_k, w_l) f_kl ΔvΔw = ρ (N(V) − W + I + L_ρ(V)) + O(Δv²) (only N is nonlinear, and the
-two-cell variance is ≤ Δv²/4) and q by the MUSCL w-flux, τ(ρV + aρ − b q) + O(Δw²). So, on the
+two-cell variance is ≤ Δv²/4) and q by the donor w-flux, exactly τ(ρV + aρ − b q). So, on the
 moments, an SSP-RK2 transport step is Heun's method for the macroscopic model
 (`make_integrator("heun")`) and SSP-RK3 is its "ssprk3" tableau (each stage recomputes Ψ*j), with
 Δt free of ε and O(Δv² + Δw²) velocity-grid errors. Strang splitting is second order for ε ≫ Δt;

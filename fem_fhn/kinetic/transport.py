@@ -17,17 +17,23 @@ The semi-discrete scheme, with zero flux through the box boundary (mass is conse
     F_{k+1/2,l} = a_v⁺ f^R_{k,l} + a_v⁻ f^L_{k+1,l} − D (f_{k+1,l} − f_{k,l})/Δv,
                   a_v at the face (v_{k+1/2}, w_l)                  (MUSCL, the default),
     F_{k+1/2,l} = a_v(v_k, w_l)⁺ f_{k,l} + a_v(v_{k+1}, w_l)⁻ f_{k+1,l} − D (…)   (donor cell),
+    G_{k,l+1/2} = a_w(v_k, w_l)⁺ f_{k,l} + a_w(v_k, w_{l+1})⁻ f_{k,l+1}            (donor cell),
 
 with a⁺ = max(a, 0), a⁻ = min(a, 0) and face values f^{R/L} = f ± σ/2 of a limited linear
 reconstruction in the flux direction, σ = φ(f_k − f_{k−1}, f_{k+1} − f_k), φ = minmod or MC
 (monotonised central, minmod(2x, 2y, (x + y)/2)), zero ghost values outside the box.
 
-Donor cell (per node, `donor`): the v-flux with cell-centred velocities. Summing its faces gives
-d/dt Σ v_k f_kl ΔvΔw = Σ a_v(v_k, w_l) f_kl ΔvΔw exactly, the midpoint quadrature of ∫ a_v f. The
-stepper uses it where the relaxation remap has collapsed f in v onto two cells: there a MUSCL
+Donor cell (per node, `donor`): the v- and w-fluxes with cell-centred velocities. Summing their
+faces gives d/dt Σ v_k f_kl ΔvΔw = Σ a_v(v_k, w_l) f_kl ΔvΔw, the midpoint quadrature of ∫ a_v f,
+and d/dt Σ w_l f_kl ΔvΔw = Σ a_w(v_k, w_l) f_kl ΔvΔw = τ (j + aρ − b q) exactly (a_w is linear).
+The stepper uses it where the relaxation remap has collapsed f in v onto two cells: there a MUSCL
 flux with face velocities weights the upwind faces by θ-dependent slopes (θ the position of V
 between the two cells), and the moment rate is off by an O(1) amount wherever a_v changes sign
-across the w-rows, so the moments would not follow the macroscopic limit.
+across the w-rows, so the moments would not follow the macroscopic limit. The same holds in w
+once f has collapsed onto the two w-cells around W (D = 0, long times): all the flux then
+crosses the one face between them, where a_w(v_k, w_{l+1/2}) does not depend on W, and the
+face-velocity w-flux loses the −τ b δW part of the W-equation (the linearised moments would
+follow dδW/dt = τ δV/2 instead of τ (δV − b δW)).
 
 Positivity. Both limiters give 0 ≤ f^R, f^L and f^R + f^L = 2 f, so in one forward Euler step a cell
 loses at most 2 Δt (A_v/Δv + A_w/Δw + D/Δv²) f (A = max |a|; the donor flux loses less): the step
@@ -73,7 +79,7 @@ def _limit(x, y, kind):  # pragma: no cover - compiled
 
 @njit(cache=True, parallel=True)
 def _transport_kernel(
-    f, wc, vc, vf, Nvc, Nvf, aw, dv, dw, k_rho, k_j, cur, relax, Vm, donor, diff, lim, out
+    f, wc, vc, vf, Nvc, Nvf, aw, awc, dv, dw, k_rho, k_j, cur, relax, Vm, donor, diff, lim, out
 ):  # pragma: no cover - compiled
     n, nv, nw = f.shape
     for i in prange(n):
@@ -117,11 +123,17 @@ def _transport_kernel(
                     right = fi[k, l] - 0.5 * sv[k, l]
                     upwind = max(av, 0.0) * left + min(av, 0.0) * right
                     F[k, l] = upwind - diff * (fi[k, l] - fi[k - 1, l])
-        for k in range(nv):
-            for l in range(1, nw):
-                left = fi[k, l - 1] + 0.5 * sw[k, l - 1]
-                right = fi[k, l] - 0.5 * sw[k, l]
-                G[k, l] = max(aw[k, l], 0.0) * left + min(aw[k, l], 0.0) * right
+        if donor[i]:
+            for k in range(nv):
+                for l in range(1, nw):
+                    upwind = max(awc[k, l - 1], 0.0) * fi[k, l - 1]
+                    G[k, l] = upwind + min(awc[k, l], 0.0) * fi[k, l]
+        else:
+            for k in range(nv):
+                for l in range(1, nw):
+                    left = fi[k, l - 1] + 0.5 * sw[k, l - 1]
+                    right = fi[k, l] - 0.5 * sw[k, l]
+                    G[k, l] = max(aw[k, l], 0.0) * left + min(aw[k, l], 0.0) * right
         for k in range(nv):
             for l in range(nw):
                 out[i, k, l] = -((F[k + 1, l] - F[k, l]) / dv + (G[k, l + 1] - G[k, l]) / dw)
@@ -137,8 +149,9 @@ def _arguments(f, grid, params, k_rho, k_j, current, relax_rate, V, donor, diffu
     require(diffusion >= 0, "kinetic.diffusion", diffusion, "a velocity diffusion D >= 0")
     n = f.shape[0]
     vc, vf, wf = grid.v, grid.v_faces, grid.w_faces
-    # a_w at the w-faces (v_k, w_{l+1/2}), the same at every node
+    # a_w at the w-faces (v_k, w_{l+1/2}) and at the cell centres, the same at every node
     aw = params.tau * (vc[:, None] + params.a - params.b * wf[None, :])
+    awc = params.tau * (vc[:, None] + params.a - params.b * grid.w[None, :])
     return (
         grid.w,
         vc,
@@ -146,6 +159,7 @@ def _arguments(f, grid, params, k_rho, k_j, current, relax_rate, V, donor, diffu
         params.N(vc),
         params.N(vf),
         np.ascontiguousarray(aw),
+        np.ascontiguousarray(awc),
         grid.dv,
         grid.dw,
         _node_array(k_rho, n),
@@ -183,7 +197,7 @@ def transport_rhs(
         current: total current I_i per node (or one number).
         relax_rate: r_i = ρ_i/ε where the relaxation is in the drift, else 0 (default 0).
         V: mean velocity per node (needed with relax_rate).
-        donor: per node, True for the moment-exact donor-cell v-flux (default all False).
+        donor: per node, True for the moment-exact donor-cell v- and w-fluxes (default all False).
         diffusion: D ≥ 0.
         limiter: "minmod" or "mc".
         out: optional output array.
@@ -220,7 +234,7 @@ def transport_rhs_numpy(
 ) -> np.ndarray:
     """Array twin of `transport_rhs` (same arguments, same arithmetic)."""
     f = np.asarray(f, dtype=float)
-    (wc, vc, vf, Nvc, Nvf, aw, dv, dw, kr, kj, cur, ri, Vi, donor, diff, lim) = _arguments(
+    (wc, vc, vf, Nvc, Nvf, aw, awc, dv, dw, kr, kj, cur, ri, Vi, donor, diff, lim) = _arguments(
         f, grid, params, k_rho, k_j, current, relax_rate, V, donor, diffusion, limiter
     )
     n, nv, nw = f.shape
@@ -254,10 +268,15 @@ def transport_rhs_numpy(
     F = np.zeros((n, nv + 1, nw))
     F[:, 1:-1] = np.where(donor[:, None, None], cell, muscl) - diff * (f[:, 1:] - f[:, :-1])
     a_w = aw[None, :, 1:-1]
+    muscl_w = np.maximum(a_w, 0.0) * (f[:, :, :-1] + 0.5 * sw[:, :, :-1]) + np.minimum(a_w, 0.0) * (
+        f[:, :, 1:] - 0.5 * sw[:, :, 1:]
+    )
+    cell_w = (
+        np.maximum(awc[None, :, :-1], 0.0) * f[:, :, :-1]
+        + np.minimum(awc[None, :, 1:], 0.0) * f[:, :, 1:]
+    )
     G = np.zeros((n, nv, nw + 1))
-    G[:, :, 1:-1] = np.maximum(a_w, 0.0) * (f[:, :, :-1] + 0.5 * sw[:, :, :-1]) + np.minimum(
-        a_w, 0.0
-    ) * (f[:, :, 1:] - 0.5 * sw[:, :, 1:])
+    G[:, :, 1:-1] = np.where(donor[:, None, None], cell_w, muscl_w)
     return -((F[:, 1:] - F[:, :-1]) / dv + (G[:, :, 1:] - G[:, :, :-1]) / dw)
 
 
