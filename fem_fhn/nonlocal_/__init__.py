@@ -5,8 +5,8 @@
 
 Methods: "dense" (the reference quadrature), "hmatrix" (hierarchical matrix with ACA, any
 kernel), "nufft" (type-1/type-2 NUFFT convolution, smooth kernels), "sparse" (exact, compact
-kernels), and "auto" (picks by N, kernel support and smoothness, and logs why; see
-`choose_method`).
+kernels), "split" (exact sparse near part + NUFFT far part, kernels with a cusp or a jump), and
+"auto" (picks by N, kernel support and smoothness, and logs why; see `choose_method`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from fem_fhn.nonlocal_.hmatrix import HMatrixOperator
 from fem_fhn.nonlocal_.laplacian import NonlocalLaplacian
 from fem_fhn.nonlocal_.nufft import NufftOperator
 from fem_fhn.nonlocal_.sparse import SparseOperator
+from fem_fhn.nonlocal_.split import SplitOperator, singular_points
 from fem_fhn.params import ParameterError
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "HMatrixOperator",
     "NonlocalLaplacian",
     "NonlocalOperator",
+    "SplitOperator",
     "make_operator",
 ]
 
@@ -41,6 +43,7 @@ METHODS = {
     "hmatrix": HMatrixOperator,
     "nufft": NufftOperator,
     "sparse": SparseOperator,
+    "split": SplitOperator,
 }
 
 
@@ -54,7 +57,9 @@ def choose_method(n_global: int, kernel, tol: float, volume: float) -> tuple[str
     """The method "auto" picks for N points in a bounding box of `volume`, and why.
 
     dense for small N; sparse for a compact kernel with few neighbours per point (exact); nufft
-    for a smooth kernel (spectrally accurate); hmatrix otherwise (any kernel, any tol).
+    for a smooth kernel (spectrally accurate); split for a kernel whose only non-smooth point is a
+    cusp at r = 0 (exponential, user kernels with smooth=False and unbounded support); hmatrix
+    otherwise (any kernel, any tol; a jump at the support edge of a wide kernel).
     """
     if n_global <= DENSE_MAX:
         return "dense", f"N = {n_global} <= {DENSE_MAX}: the exact quadrature is cheap"
@@ -67,6 +72,9 @@ def choose_method(n_global: int, kernel, tol: float, volume: float) -> tuple[str
             return "sparse", f"compact kernel with about {neighbours:.0f} neighbours per point"
     if "nufft" in METHODS and getattr(kernel, "smooth", False):
         return "nufft", f"smooth translation-invariant kernel, N = {n_global}"
+    cusp, edge = singular_points(kernel) if hasattr(kernel, "fourier") else (False, None)
+    if "split" in METHODS and cusp and edge is None:
+        return "split", f"kernel with a cusp at r = 0, N = {n_global}: sparse near part + NUFFT"
     return "hmatrix", f"N = {n_global}, kernel {type(kernel).__name__} (any kernel, tol {tol:g})"
 
 
@@ -110,12 +118,12 @@ def make_operator(
         method, reason = choose_method(n_global, kernel, tol, float(np.prod(hi - lo)))
         if comm.rank == 0:
             log.info("nonlocal method 'auto' chose %s: %s", method, reason)
-        if method == "nufft":
+        if method in ("nufft", "split"):
             try:
                 return METHODS[method](points, weights, kernel, comm, tol=tol)
             except ParameterError as err:  # e.g. too many Fourier modes for this tol
                 if comm.rank == 0:
-                    log.info("nonlocal method 'auto': nufft refused (%s), using hmatrix", err)
+                    log.info("nonlocal method 'auto': %s refused (%s), using hmatrix", method, err)
                 method = "hmatrix"
     if method not in METHODS:
         allowed = ", ".join([*METHODS, "auto"])
