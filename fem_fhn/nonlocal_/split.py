@@ -413,7 +413,6 @@ class SplitOperator:
         width = float(kernel.width)
         r_c = near_radius(self.n_global, extent, dim, width, float(neighbours))
         self.split = SplitKernel(kernel, r_c, self.tol)
-        self.near = SparseOperator(points, weights, NearPart(self.split), comm)
         self.far = None
         if not self.split.far_is_zero:
             try:
@@ -425,6 +424,8 @@ class SplitOperator:
                     f"method 'split' for the {kernel_name(kernel)} at tol={self.tol:g}: {err} "
                     f"(or raise the near neighbours per point, now {neighbours:g})"
                 ) from None
+        # the near part after the far one, which may refuse (too many modes) at no search cost
+        self.near = SparseOperator(points, weights, NearPart(self.split), comm)
         self.build_time = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
 
     def apply(self, u: np.ndarray) -> np.ndarray:
