@@ -14,16 +14,18 @@ smooth=False) and a jump at its support edge r = S (indicator kernel; a compact 
 
 **Windows.** A smooth step T(z) (T = 1 for z ≤ 0, T = 0 for z ≥ 1) with a Kaiser–Bessel slope,
 
-    T(z) = 1 − G(z)/G(1),    G(z) = ∫_0^z (I_0(2β √(ζ(1 − ζ))) − 1) dζ,
+    T(z) = 1 − G(z)/G(1),    G(z) = ∫_0^z (I_0(2√q) − 1 − q) dζ,    q = β² ζ(1 − ζ),
 
-is the antiderivative of a Kaiser–Bessel bump of width 1: its Fourier transform is concentrated
-on |ω| ≤ 2β (ω the frequency in z) with a floor of relative size ~ e^{−β} beyond, the best
-concentration a window of compact support has (prolate/Kaiser–Bessel). T is tabulated once
-(cubic Hermite with exact slopes, 2^16 intervals, error ~ 1e-14) and evaluated per pair.
+is the antiderivative of a Kaiser–Bessel bump of width 1 (less its first two Taylor terms, so that
+T is C² where it meets 1 and 0): its Fourier transform is concentrated on |ω| ≲ 2β (ω the
+frequency in z) with a floor of relative size ~ e^{−β} beyond, close to the best concentration a
+window of compact support has (prolate/Kaiser–Bessel). T is tabulated once (quintic Hermite with
+exact first and second derivatives, 2^16 intervals, error ~ 1e-15) and evaluated per pair.
 
-- Cusp at 0: W_0(r) = T((r − θ r_c)/((1 − θ) r_c)), equal to 1 on r ≤ θ r_c (θ = FLAT) and 0 from
-  r_c on, and an even polynomial fill P(r) = Σ_{m ≤ 3} a_m (r/r_c)^{2m} (least squares fit of Ψ on
-  [θ r_c, r_c]; smooth in x since it is a polynomial of |x|²).
+- Cusp at 0: W_0(r) = T((r − θ r_c)/((1 − θ) r_c)), equal to 1 on r ≤ θ r_c (θ = FLAT = 0.05) and 0
+  from r_c on, and an even polynomial fill P(r) = a_0 + a_1 (r/r_c)² (least squares fit of Ψ on
+  [θ r_c, r_c], kept if it lowers max |Ψ − P| there; smooth in x since it is a polynomial of |x|²).
+  The fill makes the step's amplitude |Ψ − P| instead of |Ψ| (measured: about half the modes).
 - Jump at S: W_S(r) = T((S − θ δ − r)/((1 − θ) δ)), equal to 1 on [S − θ δ, S], 0 below S − δ
   (δ = r_c).
 
@@ -31,28 +33,36 @@ Then
 
     Ψ_far = (1 − W_0)(1 − W_S) Ψ + W_0 P,        Ψ_near = Ψ − Ψ_far.
 
-Ψ_far equals the polynomial P near 0 and 0 near S (and Ψ elsewhere), so it is C^∞ up to kinks of
-relative size ~ β^3 e^{−β}; Ψ_near is supported in r < r_near = max(r_c, S) (r_c without a jump,
-the shell [S − δ, S] with one). Its transform is a radial quadrature on the short support,
+Ψ_far equals the polynomial P near 0 and 0 near S (and Ψ elsewhere), so it is C² with
+third-derivative jumps of relative size ~ β^4 e^{−β}; Ψ_near is supported in r < r_near = max(r_c,
+S) (r_c without a jump, the shell [S − δ, S] with one). Its transform is a radial quadrature on the
+short support,
 
     Ψ̂_near(k) = |S^{d−1}| ∫_0^{r_near} Ψ_near(r) g_d(kr) r^{d−1} dr        (g_d = cos, J_0, sinc),
 
-with Gauss–Legendre panels between the window's break points (at most 2 radians of kr per panel),
-and Ψ̂_far = Ψ̂ − Ψ̂_near with Ψ̂ the kernel's own transform (closed form, or the radial quadrature of
-`fem_fhn.kernels` for `Custom`). The NUFFT module then picks its period, k_max (from the L² tail of
-Ψ̂_far) and transform tolerance for the same error measure, so the only error of the split is the
-far part's: ‖K̃u − Ku‖∞ ≤ tol · max_i Σ_j |Ψ_ij| w_j |u_j|.
+with 20-point Gauss–Legendre panels between the window's break points (at most 12 radians of kr
+per panel: error ~ 1e-20), and Ψ̂_far = Ψ̂ − Ψ̂_near with Ψ̂ the kernel's closed form; for a `Custom`
+kernel (no closed form) the same panels are applied to Ψ_far on its smooth segments of
+[0, support or decay radius], at a cost ∝ k_max · radius per wave number.
+The NUFFT module then picks its period, k_max (from the L² tail of Ψ̂_far) and transform tolerance
+for the same error measure, so the only error of the split is the far part's: ‖K̃u − Ku‖∞ ≤ tol ·
+max_i Σ_j |Ψ_ij| w_j |u_j|.
 
 **Choice of r_c and β.** r_c is set from the point spacing: with N points in a bounding box of
 volume V (sides at least the kernel width) and ω_d the volume of the unit ball,
 
-    r_c = (n_near V / (ω_d N))^{1/d},       n_near = NEIGHBOURS[d] (16, 32, 64 for d = 1, 2, 3),
+    r_c = (n_near V / (ω_d N))^{1/d},       n_near = NEIGHBOURS[d] (16, 64, 128 for d = 1, 2, 3),
 
 so each point has about n_near near neighbours: the near part costs O(n_near N) memory and time.
-The far part is band-limited to k_max ≈ 2β/((1 − θ) r_c), so the NUFFT needs
-M_a ≈ k_max P_a/π ∝ N^{1/d} modes per axis: O(N) modes and O(N log N) work in all. The window's
-spectral floor e^{−β} must fall below the error budget relative to the near part's share of the
-kernel, ~ tol/(r_c/width)^d, so β = clip(ln(1/tol) − d ln(width/r_c), BETA_MIN, BETA_MAX) + 2.
+The far part is band-limited to k_max = κ/r_c (measured κ = k_max r_c ≈ 25–45 in 1D and 2D, 55–130
+in 3D for tol 1e-4 … 1e-8: the NUFFT's L² tail rule asks for |Ψ̂_far| well below e^{−β}), so the
+NUFFT needs M_a ≈ k_max P_a/π ∝ N^{1/d} modes per axis: O(N) modes and O(N log N) work in all.
+The constant is large: with the period P_a = L_a + R (R the distance at which Ψ is below the
+budget, 20–30 widths for the exponential) the product (modes) × (near pairs per point) is about
+(κ P/π)^d ω_d N, e.g. 1.6·10^3 N for the exponential of width 0.05 on the unit square at tol 1e-6.
+The window's spectral floor e^{−β} must fall below the error budget relative to the near part's
+share of the kernel, ~ tol/(r_c/width)^d, so β = clip(ln(1/tol) − d ln(width/r_c), BETA_MIN,
+BETA_MAX) + 2.
 A larger n_near trades near pairs (∝ r_c^d) for Fourier modes (∝ r_c^{−d}).
 
 With a jump the near part is the shell S − δ < r ≤ S: about n_near · d (S/r_c)^{d−1} neighbours per
@@ -96,9 +106,9 @@ _GL_NODES = 20
 class KaiserStep:
     """T(z) = 1 − G(z)/G(1), G(z) = ∫_0^z g(ζ) dζ; T = 1 for z ≤ 0, 0 for z ≥ 1.
 
-    The slope g(z) = I_0(2√q) − 1 − q − q²/4, q = β² z(1 − z), is a Kaiser–Bessel bump less its
-    first Taylor terms, so that g = O(z³) at the ends: T is C^3 where it meets 1 and 0 (a kink of
-    the fourth derivative, of relative size ~ β^8 e^{−2β}). T is tabulated at 2^16 + 1 points
+    The slope g(z) = I_0(2√q) − 1 − q, q = β² z(1 − z), is a Kaiser–Bessel bump less its first
+    Taylor terms (_TAYLOR_DROPPED of them), so that g = O(z²) at the ends: T is C² where it meets
+    1 and 0. T is tabulated at 2^16 + 1 points
     (values by Gauss–Legendre on each interval, exact first and second derivatives) and evaluated
     by quintic Hermite interpolation (C² and error ~ 1e-15).
     """
