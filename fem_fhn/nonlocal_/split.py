@@ -51,10 +51,10 @@ max_i Σ_j |Ψ_ij| w_j |u_j|.
 **Choice of r_c and β.** r_c is set from the point spacing: with N points in a bounding box of
 volume V (sides at least the kernel width) and ω_d the volume of the unit ball,
 
-    r_c = (n_near V / (ω_d N))^{1/d},       n_near = NEIGHBOURS[d] (16, 64, 128 for d = 1, 2, 3),
+    r_c = (n_near V / (ω_d N))^{1/d},       n_near = NEIGHBOURS[d] (16, 64, 512 for d = 1, 2, 3),
 
 so each point has about n_near near neighbours: the near part costs O(n_near N) memory and time.
-The far part is band-limited to k_max = κ/r_c (measured κ = k_max r_c ≈ 25–45 in 1D and 2D, 55–130
+The far part is band-limited to k_max = κ/r_c (measured κ = k_max r_c ≈ 25–45 in 1D and 2D, 45–60
 in 3D for tol 1e-4 … 1e-8: the NUFFT's L² tail rule asks for |Ψ̂_far| well below e^{−β}), so the
 NUFFT needs M_a ≈ k_max P_a/π ∝ N^{1/d} modes per axis: O(N) modes and O(N log N) work in all.
 The constant is large: with the period P_a = L_a + R (R the distance at which Ψ is below the
@@ -62,7 +62,8 @@ budget, 20–30 widths for the exponential) the product (modes) × (near pairs p
 (κ P/π)^d ω_d N, e.g. 1.6·10^3 N for the exponential of width 0.05 on the unit square at tol 1e-6.
 The window's spectral floor e^{−β} must fall below the error budget relative to the near part's
 share of the kernel, ~ tol/(r_c/width)^d, so β = clip(ln(1/tol) − d ln(width/r_c), BETA_MIN,
-BETA_MAX) + 2.
+BETA_MAX) + BETA_EXTRA[d] (2, 2, 8: in 3D the L² tail rule weighs high |k| by |k|², and a larger β
+was measured to halve k_max there).
 A larger n_near trades near pairs (∝ r_c^d) for Fourier modes (∝ r_c^{−d}).
 
 With a jump the near part is the shell S − δ < r ≤ S: about n_near · d (S/r_c)^{d−1} neighbours per
@@ -87,11 +88,13 @@ from fem_fhn.nonlocal_.sparse import SparseOperator, kernel_name
 from fem_fhn.params import ParameterError
 
 #: target number of near neighbours per point, by dimension
-NEIGHBOURS = {1: 16, 2: 64, 3: 128}
+NEIGHBOURS = {1: 16, 2: 64, 3: 512}
 #: flat part of the origin window, as a fraction θ of r_c (and of δ for the jump window)
 FLAT = 0.05
 #: bounds of the Kaiser–Bessel parameter β
 BETA_MIN, BETA_MAX = 6.0, 36.0
+#: added to β by dimension (measured: the smallest k_max r_c at tol 1e-6 and 1e-8)
+BETA_EXTRA = {1: 2.0, 2: 2.0, 3: 8.0}
 #: degree (in r²) of the polynomial fill under the origin window
 FILL_DEGREE = 1
 _STEP_INTERVALS = 2**16
@@ -188,9 +191,9 @@ def near_radius(n_global: int, extent: np.ndarray, dim: int, width: float, neigh
 
 
 def kaiser_beta(tol: float, r_c: float, width: float, dim: int) -> float:
-    """β = clip(ln(1/tol) − d ln(width/r_c), BETA_MIN, BETA_MAX) + 2 (see the module docstring)."""
+    """β = clip(ln(1/tol) − d ln(width/r_c), BETA_MIN, BETA_MAX) + BETA_EXTRA[d] (see above)."""
     share = min(1.0, (r_c / width) ** dim)
-    return float(np.clip(math.log(share / tol), BETA_MIN, BETA_MAX)) + 2.0
+    return float(np.clip(math.log(share / tol), BETA_MIN, BETA_MAX)) + BETA_EXTRA.get(dim, 2.0)
 
 
 def _segment_nodes(
