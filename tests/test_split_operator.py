@@ -160,6 +160,9 @@ def test_laplacian_of_a_constant_is_zero():
 def test_auto_and_bad_input():
     exp2 = kernels.Exponential(width=0.05, dim=2)
     assert choose_method(200_000, exp2, 1e-6, 1.0)[0] == "split"
+    assert choose_method(200_000, kernels.Exponential(0.05, 1), 1e-6, 1.0)[0] == "split"
+    # 3D: (Fourier modes) x (near pairs) grows like 1e6 N, the H-matrix is cheaper
+    assert choose_method(200_000, kernels.Exponential(0.05, 3), 1e-6, 1.0)[0] == "hmatrix"
     wide = kernels.Indicator(width=0.3, dim=2)  # a jump with many neighbours: hmatrix
     assert choose_method(200_000, wide, 1e-6, 1.0)[0] == "hmatrix"
     points, weights = cloud(1)

@@ -57,9 +57,10 @@ def choose_method(n_global: int, kernel, tol: float, volume: float) -> tuple[str
     """The method "auto" picks for N points in a bounding box of `volume`, and why.
 
     dense for small N; sparse for a compact kernel with few neighbours per point (exact); nufft
-    for a smooth kernel (spectrally accurate); split for a kernel whose only non-smooth point is a
-    cusp at r = 0 (exponential, user kernels with smooth=False and unbounded support); hmatrix
-    otherwise (any kernel, any tol; a jump at the support edge of a wide kernel).
+    for a smooth kernel (spectrally accurate); split in 1D and 2D for a kernel whose only
+    non-smooth point is a cusp at r = 0 (exponential, user kernels with smooth=False and unbounded
+    support); hmatrix otherwise (any kernel, any tol; a jump at the support edge of a wide kernel;
+    3D, where the split's far part needs too many Fourier modes).
     """
     if n_global <= DENSE_MAX:
         return "dense", f"N = {n_global} <= {DENSE_MAX}: the exact quadrature is cheap"
@@ -73,7 +74,7 @@ def choose_method(n_global: int, kernel, tol: float, volume: float) -> tuple[str
     if "nufft" in METHODS and getattr(kernel, "smooth", False):
         return "nufft", f"smooth translation-invariant kernel, N = {n_global}"
     cusp, edge = singular_points(kernel) if hasattr(kernel, "fourier") else (False, None)
-    if "split" in METHODS and cusp and edge is None:
+    if "split" in METHODS and cusp and edge is None and dim <= 2:
         return "split", f"kernel with a cusp at r = 0, N = {n_global}: sparse near part + NUFFT"
     return "hmatrix", f"N = {n_global}, kernel {type(kernel).__name__} (any kernel, tol {tol:g})"
 
