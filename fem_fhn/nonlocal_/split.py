@@ -183,7 +183,9 @@ def singular_points(kernel) -> tuple[bool, float | None]:
     return not isinstance(kernel, Indicator), edge
 
 
-def near_radius(n_global: int, extent: np.ndarray, dim: int, width: float, neighbours: float):
+def near_radius(
+    n_global: int, extent: np.ndarray, dim: int, width: float, neighbours: float
+) -> float:
     """r_c = (n_near V/(ω_d N))^{1/d}, V the box volume with sides at least `width`."""
     volume = float(np.prod(np.maximum(extent, width)))
     ball = math.pi ** (dim / 2) / math.gamma(dim / 2 + 1)
@@ -197,14 +199,14 @@ def kaiser_beta(tol: float, r_c: float, width: float, dim: int) -> float:
 
 
 def _segment_nodes(
-    segments: list[tuple[float, float]], radians: float
+    segments: list[tuple[float, float]], k_max: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss–Legendre nodes and weights (20 per panel) on each segment, at most `radians` of kr
-    per panel and at least _MIN_PANELS panels per segment (radians = k_max · panel length)."""
+    """Gauss–Legendre nodes and weights (20 per panel) on each segment [a, b]: equal panels with at
+    most _RADIANS_PER_PANEL radians of k_max r each, and at least _MIN_PANELS per segment."""
     x, w = np.polynomial.legendre.leggauss(_GL_NODES)
     nodes, weights = [], []
     for a, b in segments:
-        n = max(_MIN_PANELS, math.ceil(radians * (b - a) / _RADIANS_PER_PANEL))
+        n = max(_MIN_PANELS, math.ceil(k_max * (b - a) / _RADIANS_PER_PANEL))
         half = 0.5 * (b - a) / n
         left = a + (b - a) * np.arange(n) / n
         nodes.append((left[:, None] + half * (x + 1)).ravel())
@@ -329,8 +331,8 @@ class SplitKernel:
             return np.asarray(self.kernel.fourier(k), dtype=float) - self.near_fourier(k)
         if k.size == 0:
             return np.zeros_like(k)
-        radians = max(float(k.max()), 2 * _RADIANS_PER_PANEL / float(self.kernel.width))
-        r, wr = _segment_nodes(self.far_segments(), radians)
+        k_panels = max(float(k.max()), 2 * _RADIANS_PER_PANEL / float(self.kernel.width))
+        r, wr = _segment_nodes(self.far_segments(), k_panels)  # panels ≤ width/2 as well
         return hankel_sum(r, wr * self.far(r), int(self.kernel.dim), k)
 
 
