@@ -159,12 +159,13 @@ def test_laplacian_of_a_constant_is_zero():
 
 def test_auto_and_bad_input():
     exp2 = kernels.Exponential(width=0.05, dim=2)
-    assert choose_method(200_000, exp2, 1e-6, 1.0)[0] == "split"
-    assert choose_method(200_000, kernels.Exponential(0.05, 1), 1e-6, 1.0)[0] == "split"
+    assert choose_method(500_000, exp2, 1e-6, 1.0)[0] == "split"
+    assert choose_method(500_000, kernels.Exponential(0.05, 1), 1e-6, 1.0)[0] == "split"
+    assert choose_method(100_000, exp2, 1e-6, 1.0)[0] == "hmatrix"  # applies faster there
     # 3D: (Fourier modes) x (near pairs) grows like 1e6 N, the H-matrix is cheaper
-    assert choose_method(200_000, kernels.Exponential(0.05, 3), 1e-6, 1.0)[0] == "hmatrix"
+    assert choose_method(500_000, kernels.Exponential(0.05, 3), 1e-6, 1.0)[0] == "hmatrix"
     wide = kernels.Indicator(width=0.3, dim=2)  # a jump with many neighbours: hmatrix
-    assert choose_method(200_000, wide, 1e-6, 1.0)[0] == "hmatrix"
+    assert choose_method(500_000, wide, 1e-6, 1.0)[0] == "hmatrix"
     points, weights = cloud(1)
     for bad in (0.0, -1e-6, 1.5, float("nan"), "1e-6"):
         with pytest.raises(ParameterError, match="tol = .* is not allowed"):
