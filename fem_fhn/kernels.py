@@ -43,6 +43,7 @@ __all__ = [
     "Kernel",
     "MexicanHat",
     "decay_radius",
+    "hankel_sum",
     "make_kernel",
     "radial_fourier",
     "radial_mass",
@@ -166,15 +167,27 @@ def radial_fourier(
     """
     _check_dim(dim)
     k = np.abs(np.asarray(k, dtype=float))
-    flat = k.ravel()
-    if flat.size == 0:
+    if k.size == 0:
         return np.zeros_like(k)
-    r, w = _nodes(r_max, width, float(flat.max()))
-    # Ψ̂(k) = Σ_q weight_q · g(k r_q): g = cos, J0, sinc; weight = quadrature · Ψ · |S^{d−1}| r^{d−1}
-    weighted = SPHERE_AREA[dim] * w * _values(profile, r) * r ** (dim - 1)
+    r, w = _nodes(r_max, width, float(k.max()))
+    return hankel_sum(r, w * _values(profile, r), dim, k)
+
+
+def hankel_sum(r: np.ndarray, weights: np.ndarray, dim: int, k: np.ndarray) -> np.ndarray:
+    """Ψ̂(k) ≈ Σ_q weights_q |S^{d−1}| r_q^{d−1} g(k r_q), g = cos, J0, sin(x)/x (d = 1, 2, 3).
+
+    The radial quadrature of the module docstring for given nodes r_q and weights_q = (quadrature
+    weight) · Ψ(r_q); k is processed in chunks to bound the memory.
+
+    Returns:
+        Array shaped like k.
+    """
+    k = np.abs(np.asarray(k, dtype=float))
+    flat = k.ravel()
+    weighted = SPHERE_AREA[dim] * weights * r ** (dim - 1)
     g = {1: np.cos, 2: j0, 3: lambda x: np.sinc(x / math.pi)}[dim]
     out = np.empty_like(flat)
-    step = max(1, _CHUNK // r.size)
+    step = max(1, _CHUNK // max(r.size, 1))
     for start in range(0, flat.size, step):
         out[start : start + step] = g(np.outer(flat[start : start + step], r)) @ weighted
     return out.reshape(k.shape)

@@ -315,7 +315,7 @@ def plan_grid(lo: np.ndarray, hi: np.ndarray, kernel, tol: float) -> NufftGrid:
         alternatives = "sparse, hmatrix or dense" if math.isfinite(support) else "hmatrix or dense"
         raise ParameterError(
             f"nufft cannot reach tol={tol:g} for the {kernel_name(kernel)} (Ψ̂ decays like "
-            f"{decay(dim)}); use {alternatives}, or tol ≥ {NON_SMOOTH_MIN_TOL:g}"
+            f"{decay(dim)}); use split, {alternatives}, or tol ≥ {NON_SMOOTH_MIN_TOL:g}"
         )
     # ε = tol · 2^{-d} ∫_{|x| ≤ ℓ} |Ψ| / V: the error measure's scale per unit Σ|w u|
     ell = max(float(extent.min()), width)
