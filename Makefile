@@ -19,7 +19,7 @@ NP ?= 2
 # One BLAS/numba thread per MPI rank keeps 2-rank runs from oversubscribing the cores.
 MPI_ENV := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
 
-.PHONY: run test test-serial test-mpi lint venv clean
+.PHONY: run test test-serial test-mpi lint venv docs clean
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "error: no Python >= 3.12 found; set PYTHON=/path/to/python3.12" >&2; exit 1; fi
@@ -41,9 +41,13 @@ test-serial: $(STAMP)
 test-mpi: $(STAMP)
 	$(MPI_ENV) $(MPIRUN) -n $(NP) $(PY) -m pytest -m mpi -q -p no:cacheprovider
 
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+	@echo "documentation: docs/_build/html/index.html"
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check fem_fhn tests benchmarks demos
 	$(VENV)/bin/ruff format --check fem_fhn tests benchmarks demos
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out .pytest_cache docs/_build docs/_generated
