@@ -19,7 +19,7 @@ NP ?= 2
 # One BLAS/numba thread per MPI rank keeps 2-rank runs from oversubscribing the cores.
 MPI_ENV := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
 
-.PHONY: run test test-serial test-mpi test-paraview lint venv clean
+.PHONY: run test test-serial test-mpi test-paraview lint venv docs clean
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "error: no Python >= 3.12 found; set PYTHON=/path/to/python3.12" >&2; exit 1; fi
@@ -46,9 +46,13 @@ test-mpi: $(STAMP)
 test-paraview: $(STAMP)
 	$(PY) demos/paraview/check_scripts.py
 
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+	@echo "documentation: docs/_build/html/index.html"
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check fem_fhn tests benchmarks demos
 	$(VENV)/bin/ruff format --check fem_fhn tests benchmarks demos
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out .pytest_cache docs/_build docs/_generated

@@ -20,3 +20,15 @@ def pytest_configure(config):
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             config.pluginmanager.unregister(reporter)
+
+
+@pytest.fixture(autouse=True)
+def _mpi_tests_run_on_two_ranks(request):
+    """An `mpi` test proves nothing on one rank: each one asserts that it runs on two."""
+    if request.node.get_closest_marker("mpi") is not None:
+        from mpi4py import MPI
+
+        assert MPI.COMM_WORLD.size == 2, (
+            f"{request.node.name} is an MPI test: run it under mpirun -n 2 (make test-mpi), "
+            f"not on {MPI.COMM_WORLD.size} rank(s)"
+        )
