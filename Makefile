@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "error: no Python >= 3.12 found; set PYTHON=/path/to/python3.12" >&2; exit 1; fi
 	@[ -x $(PY) ] || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dolfinx,plot,test,dev]"
+	$(PY) -m pip install -q -e ".[dolfinx,plot,brain,test,dev]"
 	@touch $(STAMP)
 
 venv: $(STAMP)

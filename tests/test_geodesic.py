@@ -1,0 +1,52 @@
+"""Geodesic distances within a cutoff: great circles on a sphere, straight lines on a plane."""
+
+import numpy as np
+import pytest
+
+from fem_fhn.geodesic import geodesic_neighbours, triangle_update
+from fem_fhn.surface import icosphere
+
+
+@pytest.mark.parametrize("level", [3, 4])
+def test_sphere_distances_within_one_percent_of_great_circles(level):
+    R, cutoff = 10.0, 5.0
+    s = icosphere(level, R)
+    D = geodesic_neighbours(s.vertices, s.triangles, cutoff).tocoo()
+    cosine = np.einsum("ij,ij->i", s.vertices[D.row], s.vertices[D.col]) / R**2
+    exact = R * np.arccos(np.clip(cosine, -1.0, 1.0))
+    far = D.row != D.col
+    rel = np.abs(D.data[far] - exact[far]) / exact[far]
+    assert rel.max() < 0.01, rel.max()
+    assert np.abs(D.data - exact).max() < 0.02 * 2.0 ** (3 - level)
+    # every vertex within the cutoff is found (and a little beyond it, on the mesh's distance)
+    inside = np.arccos(np.clip(s.vertices @ s.vertices.T / R**2, -1, 1)) * R <= 0.99 * cutoff
+    assert inside.sum() <= D.nnz and (D.data <= cutoff).all()
+
+
+def test_plane_distances_are_euclidean_away_from_the_edges():
+    n = 41
+    x, y = np.meshgrid(np.linspace(0, 1, n), np.linspace(0, 1, n), indexing="ij")
+    vertices = np.column_stack([x.ravel(), y.ravel()])
+    idx = np.arange(n * n).reshape(n, n)
+    a, b, c, d = (
+        idx[:-1, :-1].ravel(),
+        idx[1:, :-1].ravel(),
+        idx[1:, 1:].ravel(),
+        idx[:-1, 1:].ravel(),
+    )
+    triangles = np.vstack([np.c_[a, b, c], np.c_[a, c, d]])
+    source = idx[n // 2, n // 2]
+    D = geodesic_neighbours(vertices, triangles, 0.3, sources=[source]).tocoo()
+    exact = np.linalg.norm(vertices[D.col] - vertices[source], axis=1)
+    assert np.abs(D.data - exact).max() < 0.02 * 0.3
+    assert D.data[D.col == source][0] == 0.0
+
+
+def test_triangle_update_is_exact_for_a_point_source_on_a_plane():
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        a, b = np.r_[0.0, 0.0, 0.0], np.r_[1.0, 0.0, 0.0]
+        c = np.r_[rng.uniform(0.2, 0.8), rng.uniform(0.3, 1.0), 0.0]
+        s = np.r_[rng.uniform(0.2, 0.8), -rng.uniform(0.5, 3.0), 0.0]
+        d = triangle_update(a, b, c, np.linalg.norm(a - s), np.linalg.norm(b - s))
+        assert abs(d - np.linalg.norm(c - s)) < 1e-12
