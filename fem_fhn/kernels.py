@@ -1,11 +1,11 @@
-"""Radial interaction kernels Ψ(|x|) on ℝ^d, d = 1, 2, 3 (DESIGN §1.2–§1.7).
+"""Radial interaction kernels Ψ(|x|) on ℝ^d, d = 1, 2, 3 (docs/science.md).
 
 Every kernel gives its value Ψ(r) for r = |x| ≥ 0, its Fourier transform
 
     Ψ̂(k) = ∫_{ℝ^d} Ψ(x) e^{−i k·x} dx        (real, and a function of |k| only),
 
 its mass ∫Ψ dx = Ψ̂(0), its second moment σ = (1/2d) ∫ |x|² Ψ(x) dx (Ψ̂(k) = mass − σ|k|² + …;
-σ is the diffusion coefficient of the local limit, DESIGN §1.6), its support radius and whether
+σ is the diffusion coefficient of the local limit, docs/science.md), its support radius and whether
 it is C^∞.
 
 The built-in kernels have unit mass times `strength`. Kernels without a closed form (`Bump`,

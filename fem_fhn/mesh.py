@@ -1,4 +1,4 @@
-"""Meshes and the nodal (P1) view of them that every model uses (DESIGN §2).
+"""Meshes and the nodal (P1) view of them that every model uses (docs/discretisation.md).
 
 `load_mesh` reads a gmsh `.msh`, an XDMF mesh, or a bundled domain by name; `NodalMesh` holds the
 P1 space and, for the nodes this rank owns, their coordinates, lumped masses m_j = ∫ φ_j dx and

@@ -1,4 +1,4 @@
-"""The single FitzHugh–Nagumo neuron (DESIGN §1.1).
+"""The single FitzHugh–Nagumo neuron (docs/science.md).
 
 The ordinary differential equation is
 

@@ -1,6 +1,6 @@
 """Physical parameters of the FitzHugh–Nagumo dynamics, as frozen, validated dataclasses.
 
-The single-neuron system (DESIGN §1.1) is
+The single-neuron system (docs/science.md) is
 
     v' = N(v) − w + I_ext,        w' = τ (v + a − b w),        N(v) = v − v³.
 

@@ -227,7 +227,7 @@ def build_network(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel)
     if nodes.comm.rank == 0 and math.isfinite(net.eps) and radius**2 / net.eps > 0.1:
         log.warning(
             "network: r²/ε = %.3g is not small: the short-range term acts like a "
-            "diffusion of strength ≈ r²/ε (DESIGN §6)",
+            "diffusion of strength ≈ r²/ε (docs/discretisation.md)",
             radius**2 / net.eps,
         )
     outputs = []

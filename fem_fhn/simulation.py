@@ -1,4 +1,4 @@
-"""A simulation = a model + an integrator + observers called at output times (DESIGN §3).
+"""A simulation = a model + an integrator + observers called at output times (docs/architecture.md).
 
     sim = Simulation(model, make_integrator("rk4", dt=0.05), output_times=np.linspace(0, 20, 41))
     sim.observers.append(writer)          # any callable obs(t, y, step)

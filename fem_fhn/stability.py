@@ -1,8 +1,8 @@
 """Linear stability of homogeneous states of the macroscopic system: dispersion, Turing maps.
 
-Linearising ∂_t V − L_ρ0(V) = N(V) − W + I_ext, ∂_t W = τ (V + a − b W) (DESIGN §1.4) at a
+Linearising ∂_t V − L_ρ0(V) = N(V) − W + I_ext, ∂_t W = τ (V + a − b W) (docs/science.md) at a
 homogeneous equilibrium (V*, W*) with ρ0 ≡ ρ̄ on ℝ^d, the Fourier mode e^{ik·x} grows like e^{λt}
-with (DESIGN §1.7)
+with (docs/science.md)
 
     μ_k = ρ̄ (Ψ̂(k) − Ψ̂(0)),    f' = N'(V*) = 1 − 3V*²,    s_k = f' + μ_k,
     λ² − (s_k − τb) λ + τ (1 − b s_k) = 0,

@@ -1,4 +1,4 @@
-"""Time integrators, separate from the models (DESIGN §3: models say what, steppers say how).
+"""Time integrators, separate from the models: models say what, steppers say how.
 
 A model is anything with `comm` and `rhs(t, y) -> dy/dt` on its owned state array y (any shape).
 An integrator advances a model from t to a target time:

@@ -239,7 +239,7 @@ def check_kernel_sign(kernel, spec: dict, allow_negative: bool) -> None:
     """A kernel taking negative values needs [kernel] allow_negative = true.
 
     The models are written for Ψ ≥ 0 (excitatory coupling); a sign-changing Ψ (Mexican hat,
-    DESIGN §1.7) or a negative strength is allowed when asked for explicitly.
+    docs/science.md) or a negative strength is allowed when asked for explicitly.
     """
     if allow_negative:
         return

@@ -1,4 +1,4 @@
-"""Fast nonlocal operators (sparse, nufft) against the dense reference quadrature (DESIGN §2).
+"""Fast nonlocal operators (sparse, nufft) against the dense reference quadrature.
 
 Error measure: ‖K̃u − Ku‖∞ ≤ tol · max_i Σ_j |Ψ_ij| w_j |u_j|, with K the dense operator.
 """

@@ -241,7 +241,7 @@ def test_flags_support_and_width() -> None:
 
 
 def test_mexican_hat_turing_example() -> None:
-    """DESIGN §1.7: a = 0, b = 2, τ = 1, V* = 1/√2, 2-D Ψ = 6·G(0.05) − 5·G(0.1), ρ̄ = 1."""
+    """docs/science.md: a = 0, b = 2, τ = 1, V* = 1/√2, 2-D Ψ = 6·G(0.05) − 5·G(0.1), ρ̄ = 1."""
     K = MexicanHat(width_exc=0.05, width_inh=0.1, a_exc=6.0, a_inh=5.0, dim=2)
     k = np.linspace(0.0, 60.0, 60001)
     mu = K.fourier(k) - K.fourier(np.array(0.0))

@@ -1,4 +1,4 @@
-"""Dense nonlocal operator: the reference quadrature of DESIGN §2 and the facts of §1.4."""
+"""Dense nonlocal operator: the reference quadrature and the facts of L_ρ0 in the docs."""
 
 import numpy as np
 import pytest
@@ -86,7 +86,7 @@ def test_weighted_form_matches(rng):
 
 
 def test_fourier_mode_is_eigenfunction_on_periodic_lattice():
-    """ρ0 ≡ 1 on a fine periodic lattice: L e^{ikx} ≈ (Ψ̂(k) − Ψ̂(0)) e^{ikx} (DESIGN §1.4)."""
+    """ρ0 ≡ 1 on a fine periodic lattice: L e^{ikx} ≈ (Ψ̂(k) − Ψ̂(0)) e^{ikx} (docs/science.md)."""
     n, width = 400, 0.02
     x = (np.arange(n) + 0.5) / n
     psi = kernels.Gaussian(width=width, dim=1)

@@ -1,4 +1,4 @@
-"""Dispersion relation and Turing analysis: closed forms, the DESIGN §1.7 example, a simulated
+"""Dispersion relation and Turing analysis: closed forms, the docs/science.md example, a simulated
 Turing pattern, parameter maps, figures and the dispersion command."""
 
 import json

@@ -1,4 +1,4 @@
-"""The velocity grid of the kinetic model and the invariance of its box (DESIGN §2, §6).
+"""The velocity grid of the kinetic model and the invariance of its box (docs/discretisation.md).
 
 The kinetic density f(x, v, w) lives, at every node x_i, on a uniform cell-centred grid of the box
 B = [v_min, v_max] × [w_min, w_max]:

@@ -1,4 +1,4 @@
-"""Initial kinetic densities with prescribed moments (DESIGN §1.3, §2).
+"""Initial kinetic densities with prescribed moments (docs/science.md, docs/discretisation.md).
 
 `from_moments` builds, at every node i, the separable density
 

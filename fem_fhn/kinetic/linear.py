@@ -2,7 +2,7 @@
 
 Homogeneous steady state. With ρ0 ≡ ρ̄ on ℝ^d and f = f(v, w) independent of x, Ψ*ρ = Ψ̂(0) ρ̄ and
 Ψ*j = Ψ̂(0) j, so K_Ψ[f] = Ψ̂(0) ρ̄ (v − V) has the form of the stiff term, and the kinetic equation
-(DESIGN §1.3, with velocity diffusion D ≥ 0)
+(docs/science.md, with velocity diffusion D ≥ 0)
 
     ∂_t f + ∂_v[f A] + ∂_w[τ (v + a − b w) f] = D ∂²_v f,
     A(v, w) = N(v) − w + I − κ0 (v − V),    κ0 = ρ̄ (Ψ̂(0) + 1/ε),    V = j/ρ̄,
@@ -33,7 +33,7 @@ in α':
 so the span of ∂_v f*, ∂_w f* is invariant and carries exactly the macroscopic eigenvalues λ(k) of
 `fem_fhn.stability.dispersion`, for every ε. With D > 0, f* has the variance D/κ0 and
 ∫ N(v) g = (f' + O(D/κ0)) δj: the kinetic eigenvalues approach λ(k) at the rate O(D ε) as ε → 0
-(|λ_kin − λ| ≈ 10 D ε in the Turing example of DESIGN §1.7). The other kinetic eigenvalues are
+(|λ_kin − λ| ≈ 10 D ε in the Turing example of docs/science.md). The other kinetic eigenvalues are
 internal modes of the velocity distribution, k-independent in the limit: sums of multiples of the
 drift's rates, −n₁ κ0 − n₂ τb (n₁ + n₂ ≥ 2), e.g. −2τb for the variance in w. On the grid, where
 the w-spread of f* is below Δw (the usual case), they become the outflow rates of the empty cells

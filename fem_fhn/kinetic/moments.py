@@ -1,4 +1,4 @@
-"""Velocity moments of the kinetic density at every node (DESIGN §1.3, §2).
+"""Velocity moments of the kinetic density at every node (docs/science.md, docs/discretisation.md).
 
 For f of shape (n_nodes, n_v, n_w) on a `VelocityGrid` (cell centres v_k, w_l, cell area Δv Δw):
 

@@ -1,4 +1,4 @@
-"""Stiff relaxation of the kinetic density: exact flow with a cloud-in-cell remap (DESIGN §6).
+"""Stiff relaxation of the kinetic density: exact flow with a cloud-in-cell remap.
 
 The stiff part of the kinetic equation at node i,
 

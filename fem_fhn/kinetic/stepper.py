@@ -1,4 +1,4 @@
-"""Asymptotic-preserving splitting for the kinetic model (DESIGN §6 "Stiff relaxation").
+"""Asymptotic-preserving splitting for the kinetic model (docs/discretisation.md).
 
 One step of size Δt (Strang splitting):
 
@@ -22,7 +22,7 @@ Per node, each step chooses where the relaxation goes and which v-flux the trans
     drift:     resolved, and the relaxation velocity (bounded by (ρ_i/ε)(v_max − v_min)) fits in
                the CFL budget: Δt (A_v,i + ρ_i L/ε)/Δv + Δt A_w/Δw + Δt D/Δv² ≤ 1/2. The
                relaxation is then part of the drift (MUSCL, no splitting error, no remap
-               diffusion): DESIGN §6's remedy for e^{−ρΔt/ε} ≈ 1.
+               diffusion): docs/discretisation.md's remedy for e^{−ρΔt/ε} ≈ 1.
     remap:     otherwise. f is then concentrated in v (one or two cells per w-row, or about to
                be), and the transport uses the donor-cell fluxes, whose moment rates are exactly
                the cell-centre quadratures Σ a_v(v_k, w_l) f_kl ΔvΔw and Σ a_w(v_k, w_l) f_kl ΔvΔw

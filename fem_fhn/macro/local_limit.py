@@ -1,4 +1,4 @@
-"""Kernels rescaled towards the local limit of the nonlocal operator (DESIGN §1.6).
+"""Kernels rescaled towards the local limit of the nonlocal operator (docs/science.md).
 
 For a radial kernel Ψ on ℝ^d and δ > 0,
 
@@ -12,7 +12,7 @@ so the second moment is independent of δ and, for smooth V and ρ0 away from th
 with an O(δ²) error for smooth data (ρ0 ≡ ρ̄: Fourier symbol ρ̄ δ^{−2}(Ψ̂(δk) − Ψ̂(0)) =
 −ρ̄ σ |k|² + O(δ² |k|⁴)). The local model is `fem_fhn.macro.local_rd.LocalFHN`.
 
-Warning: the nodal quadrature of DESIGN §2 samples Ψ_δ at the mesh nodes, so it is accurate only
+Warning: the nodal quadrature samples Ψ_δ at the mesh nodes, so it is accurate only
 while the rescaled width δ·width stays well above the mesh size — roughly δ·width ≳ 20 h on
 unstructured meshes (uniform grids, where the lumped quadrature is the trapezoidal rule, tolerate
 far less). Refine h together with δ; on a fixed mesh the error stops decreasing and then grows.

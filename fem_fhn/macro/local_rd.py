@@ -1,4 +1,4 @@
-"""The local limit of the macroscopic FHN system (DESIGN §1.6) and its IMEX time stepper.
+"""The local limit of the macroscopic FHN system (docs/science.md) and its IMEX time stepper.
 
     ∂_t V = (σ/ρ0) ∇·(ρ0² ∇V) + N(V) − W + I_ext,     ∂_t W = τ (V + a − b W),
 
@@ -10,12 +10,12 @@ condition ρ0² ∂_n V = 0. P1 finite elements with the ρ0-weighted weak form
 i.e. M dV/dt = −A V + M R_V(V, W), with the stiffness matrix A_ij = σ ∫ ρ0² ∇φ_j·∇φ_i and
 R_V = N(V) − W + I_ext evaluated at the nodes (interpolated into P1). The mass matrix is
 
-- "lumped" (default): M = diag(m_i ρ0_i), m_i = ∫ φ_i dx — the nodal quadrature of DESIGN §2 that
+- "lumped" (default): M = diag(m_i ρ0_i), m_i = ∫ φ_i dx — the reference nodal quadrature that
   the nonlocal model uses, so both models weight the reaction the same way, and dV/dt is nodal;
 - "consistent": M_ij = ∫ ρ0 φ_j φ_i.
 
 W has no diffusion: its equation is solved node by node. State arrays have shape (2, n_owned) with
-the owned values, as in `NonlocalFHN`. The model holds no time step (DESIGN §3); `IMEXStepper`
+the owned values, as in `NonlocalFHN`. The model holds no time step; `IMEXStepper`
 advances it with the diffusion implicit and the reaction explicit:
 
 - "imex-euler": (M + h A) V^{n+1} = M V^n + h M R_V^n, W^{n+1} = W^n + h R_W^n (order 1);

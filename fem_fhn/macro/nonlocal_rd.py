@@ -1,9 +1,9 @@
-"""The macroscopic nonlocal FitzHugh–Nagumo system (DESIGN §1.4), in two equivalent forms.
+"""The macroscopic nonlocal FitzHugh–Nagumo system (docs/science.md), in two equivalent forms.
 
     ∂_t V − L_ρ0(V) = N(V) − W + I_ext(x, t),     ∂_t W = τ (V + a − b W),
     L_ρ0(V)(x) = ∫ Ψ(x − x') (V(x') − V(x)) ρ0(x') dx',     N(V) = V − V³,
 
-discretised at the P1 nodes with the reference quadrature of DESIGN §2. Where ρ0 vanishes V is not
+discretised at the P1 nodes with the reference quadrature. Where ρ0 vanishes V is not
 defined from kinetic moments; the weighted form evolves Z = (ρ0 V, ρ0 W) instead:
 
     ∂_t (ρ0 V) = ρ0 L_ρ0(V) + ρ0 N(V) − ρ0 W + ρ0 I_ext,   ∂_t (ρ0 W) = τ (ρ0 V + a ρ0 − b ρ0 W),
@@ -67,7 +67,7 @@ class NonlocalFHN:
         return {"V": y[0], "W": y[1]}
 
     def max_stable_dt(self, v_max: float = 1.5) -> float:
-        """Explicit-RK step bound of DESIGN §6: 1 / (2 max K|Ψ|ρ0 + max|N'|) (for |V| ≤ v_max)."""
+        """Explicit-RK step bound: 1 / (2 max K|Ψ|ρ0 + max|N'|) (for |V| ≤ v_max)."""
         local = float(np.max(np.abs(self.laplacian.K_rho0), initial=0.0))
         coupling = self.comm.allreduce(local, op=MPI.MAX)
         return 1.0 / (2.0 * coupling + max(1.0, 3.0 * v_max**2 - 1.0))

@@ -1,4 +1,4 @@
-"""The FitzHugh–Nagumo network: n neurons at positions sampled from ρ0 (DESIGN §1.2).
+"""The FitzHugh–Nagumo network: n neurons at positions sampled from ρ0 (docs/science.md).
 
     particles = sample_particles(nodes, rho0, n=10_000, seed=1)
     model = NetworkFHN.from_particles(particles, params, psi, eps=1e-3,

@@ -1,14 +1,14 @@
-"""The FitzHugh–Nagumo network at fixed neuron positions (DESIGN §1.2).
+"""The FitzHugh–Nagumo network at fixed neuron positions (docs/science.md).
 
 For n neurons at positions x_i with weights ω_i (ω = (∫ρ0)/n for a sample of ρ0),
 
     v_i' = N(v_i) − w_i + I_ext(x_i, t) − Σ_j Φ(x_i − x_j) ω_j (v_i − v_j),
     w_i' = τ (v_i + a − b w_i),        Φ = Ψ + (1/ε) χ_r,        N(v) = v − v³.
 
-**Weights.** DESIGN §1.2 writes the coupling with 1/n. Positions are drawn from ρ0/∫ρ0, so
+**Weights.** docs/science.md writes the coupling with 1/n. Positions are drawn from ρ0/∫ρ0, so
 (1/n) Σ_j Ψ(x_i − x_j)(v_i − v_j) → ∫ Ψ(x_i − x')(v_i − v(x')) ρ0(x') dx' / ∫ρ0. The kinetic
 and macroscopic models use ρ0 itself (L_ρ0 has the weight ρ0(x'), not ρ0/∫ρ0), so the network
-uses the particle weights ω = (∫ρ0)/n in place of 1/n (DESIGN §2, §6: "Network weights are
+uses the particle weights ω = (∫ρ0)/n in place of 1/n (docs/discretisation.md: "Network weights are
 (∫ρ0)/n"). Then Σ_j Ψ(x_i − x_j) ω (v_i − v_j) → −L_ρ0(v)(x_i) and (1/ε)Σ_j χ_r ω (v_i − v_j) →
 (ρ0/ε)(v_i − V) as r → 0, the kinetic relaxation term. With ∫ρ0 = 1 the two conventions agree.
 
@@ -201,7 +201,7 @@ class NetworkFHN:
     def max_stable_dt(self, v_max: float = 1.5, implicit_short_range: bool = False) -> float:
         """Explicit step bound 1 / (2 max K1 + max|N'| (+ 2 max deg/ε unless treated implicitly)).
 
-        Like `NonlocalFHN.max_stable_dt` (DESIGN §6), plus the graph term for explicit schemes;
+        Like `NonlocalFHN.max_stable_dt`, plus the graph term for explicit schemes;
         IMEX schemes (`implicit_short_range=True`) do not depend on ε.
         """
         rate = max(1.0, 3.0 * v_max**2 - 1.0)

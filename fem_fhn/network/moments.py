@@ -13,7 +13,7 @@ constant v_p = c gives V_k = c wherever ρ_k > 0. Under MPI each particle lives 
 owns its cell; contributions to ghost nodes are summed onto their owners with
 `scatter_reverse(InsertMode.add)`.
 
-**Distance** to given nodal moments, weighted by ρ0 (the relative entropy of DESIGN §1.5):
+**Distance** to given nodal moments, weighted by ρ0 (the relative entropy of docs/science.md):
 
     D = ( ∫ ρ0 (|V_n − V|² + |W_n − W|²)/2 dx )^{1/2}    (lumped quadrature).
 

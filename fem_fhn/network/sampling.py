@@ -25,7 +25,7 @@ global id). Each rank finds the points inside its owned cells (DOLFINx bounding-
 collision test); a point on a shared face goes to the colliding cell of smallest input index.
 
 **Weights.** Every particle carries the weight ω = (∫ρ0)/n, so that Σ_p ω g(x_p) → ∫ g ρ0 dx
-(DESIGN §2, §6).
+(docs/discretisation.md).
 
 The mesh geometry must be affine (P1 coordinate element) and its geometric dimension must equal
 the topological one.
@@ -405,7 +405,7 @@ def default_radius(
     Then n r^d = k ∫ρ0/(ρ̄|B_1|) stays fixed and r → 0 as n → ∞. The mean-field (kinetic)
     comparison also needs r² ≪ ε: at fixed r, (1/ε)χ_r acts like a diffusion of strength
     ≈ σ_χ r²/ε (σ_χ the bump's second moment per r²) that synchronises whole clusters as ε → 0
-    (DESIGN §6). Choose n large enough that r² ≪ ε for the smallest ε of a study.
+    (docs/discretisation.md). Choose n large enough that r² ≪ ε for the smallest ε of a study.
 
     Args:
         n: number of particles.

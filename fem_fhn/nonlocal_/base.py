@@ -1,6 +1,6 @@
 """The protocol every nonlocal-operator backend meets.
 
-A backend approximates the reference quadrature of DESIGN §2,
+A backend approximates the reference quadrature of docs/discretisation.md,
 
     (K u)_i = Σ_j Ψ(|x_i − x_j|) w_j u_j,
 

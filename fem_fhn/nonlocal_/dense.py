@@ -1,4 +1,4 @@
-"""Dense reference quadrature of the nonlocal operator (DESIGN §2), row-distributed over MPI.
+"""Dense reference quadrature of the nonlocal operator, row-distributed over MPI.
 
 Each rank stores the block A_ij = Ψ(|x_i − x_j|) w_j for its owned rows i and all N points j, so
 applying K is one Allgatherv of u and one matrix product: (K u)_i = Σ_j A_ij u_j.

@@ -1,4 +1,4 @@
-"""The nonlocal diffusion operator L_ρ0 built on any backend of K (DESIGN §1.4, §2).
+"""The nonlocal diffusion operator L_ρ0 built on any backend of K.
 
     L_ρ0(V)_i = Σ_j Ψ(|x_i − x_j|) m_j ρ0_j (V_j − V_i) = (K(ρ0 V))_i − V_i (K ρ0)_i.
 

@@ -1,4 +1,4 @@
-"""NUFFT nonlocal operator for translation-invariant kernels (DESIGN §2, §6 "NUFFT convolution").
+"""NUFFT nonlocal operator for translation-invariant kernels (docs/discretisation.md).
 
 The reference quadrature (K u)_i = Σ_j Ψ(|x_i − x_j|) w_j u_j is a discrete convolution, evaluated
 through a Fourier series on a periodic box:

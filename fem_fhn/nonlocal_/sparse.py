@@ -1,6 +1,6 @@
 """Sparse nonlocal operator for compactly supported kernels, row-distributed over MPI.
 
-For a kernel with Ψ(r) = 0 beyond its support radius R the reference quadrature (DESIGN §2)
+For a kernel with Ψ(r) = 0 beyond its support radius R the reference quadrature
 
     (K u)_i = Σ_j Ψ(|x_i − x_j|) w_j u_j
 
