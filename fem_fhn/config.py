@@ -529,8 +529,13 @@ def parse_config(data: dict, base_dir: Path | str = ".", source: str = "") -> Ru
     config = RunConfig(**sections, base_dir=Path(base_dir), source=source)
     config = _check_network(config, "n" in data.get("network", {}))
     _check_fields(config)
-    _check_dispersion(config)
-    _check_budget(config)
+    try:
+        _check_dispersion(config)
+        _check_budget(config)
+    except ConfigError:
+        raise
+    except ParameterError as err:  # `require` in the cross-table checks: a config error
+        raise ConfigError(str(err)) from None
     return config
 
 
