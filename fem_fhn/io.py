@@ -92,6 +92,7 @@ class _XDMFSeries:
 
     def close(self):
         self.f.close()
+        self.f = None  # finalise now: dolfinx's VTKFile writes its .pvd again when destroyed
 
 
 class _VTKSeries(_XDMFSeries):
