@@ -1,7 +1,6 @@
 """Bad input to `fem-fhn run`: exit code 1, one line on stderr naming the key, the value and what
 is allowed, and nothing written to the output folder (tests/test_cli.py has the first 15 cases)."""
 
-import gc
 import json
 import math
 import shutil
@@ -584,7 +583,6 @@ def test_restart_refuses_changed_input_files(folder, capsys):
     assert set(meta["inputs"]) == {"mesh.source", "rho0.value"}
     (folder / "again.toml").write_text(text.replace("t_end = 0.2", "t_end = 0.4"))
     np.save(folder / "rho.npy", rho[::-1])
-    gc.collect()  # the finished run's file objects, finalised now rather than during the next
     before = snapshot(done)
     err = run_bad(capsys, folder / "again.toml", folder / "new", "--restart", str(done))
     assert "input files differ from the checkpointed run's: rho0.value (" in err
