@@ -10,6 +10,7 @@ import pytest
 
 from fem_fhn.analysis import ENTROPY_PARTS
 from fem_fhn.cli import EXIT_BAD_INPUT, EXIT_RUNTIME, main
+from fem_fhn.kinetic.diagnostics import NODE_FIELDS
 from fem_fhn.kinetic.limit import HISTORY_COLUMNS
 
 ROOT = Path(__file__).parents[1]
@@ -223,6 +224,13 @@ n_outputs = 2
     assert final["max_rho"] == pytest.approx(1.0, abs=1e-12)
     assert (tmp_path / "out" / "phase_space.png").stat().st_size > 10_000
     assert (tmp_path / "out" / "V.png").exists()
+    # the limit diagnostics are output fields (ParaView) and diagnostics.csv columns
+    xdmf = (tmp_path / "out" / "fields.xdmf").read_text()
+    for name in NODE_FIELDS:
+        assert f'Name="{name}"' in xdmf
+    with open(tmp_path / "out" / "diagnostics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[0]["min_dissipation"]) > 0 and float(rows[-1]["max_moment4"]) > 0
 
 
 def test_run_network_writes_particles(tmp_path):
