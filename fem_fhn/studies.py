@@ -277,6 +277,27 @@ def limit_study(
     return result
 
 
+def describe_limit_study(result: dict) -> str:
+    """One line per measured quantity: its rate (or max/min over ε) next to the theorem's."""
+    lines = []
+    for name, q in result["quantities"].items():
+        rate = "no rate" if q["rate"] is None else f"rate {q['rate']:.3f}"
+        lines.append(f"  {name}: {rate} (theorem: {q['theorem_rate']:.3f})")
+    for name, q in result["bounded"].items():
+        lines.append(f"  {name}: max/min over eps {q['max_over_min']:.3f} (theorem: bounded)")
+    if "perturbation" in result:
+        r = result["perturbation"]["rates"]
+        lines.append(
+            "  ill-prepared data: rates of "
+            + ", ".join(
+                f"{key} {r[key]:.3f}" if r[key] is not None else f"{key} none"
+                for key in ("hypothesis", "initial_relative_entropy", "final_relative_entropy")
+            )
+            + f" (expected 2 alpha = {r['expected']:.3f})"
+        )
+    return "\n".join(lines)
+
+
 def _perturbation_report(
     c: float, alpha: float, dim: int, eps: list[float], data: dict, summary: dict
 ) -> dict:
