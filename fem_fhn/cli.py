@@ -111,7 +111,7 @@ def _cmd_dispersion(args) -> None:
 
 
 def _cmd_limit_study(args) -> None:
-    from fem_fhn.studies import limit_study
+    from fem_fhn.studies import describe_limit_study, limit_study
 
     result = limit_study(args.config, args.eps, args.out)
     if MPI.COMM_WORLD.rank == 0:
@@ -119,6 +119,7 @@ def _cmd_limit_study(args) -> None:
             f"rate of sup_t H against eps: {result['rate']:.3f} over eps = {result['window']} "
             f"(theorem's bound: {result['theorem_rate']:.3f}); written to {args.out}/"
         )
+        print(describe_limit_study(result))
 
 
 def _cmd_run(args) -> int:

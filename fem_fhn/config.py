@@ -16,6 +16,7 @@ Expressions (ρ0, initial data, stimulus) are parsed by `fem_fhn.expressions` �
     [output]    dir, formats, png, gif, progress
     [checkpoint] every, dir, signal_steps    # see fem_fhn.checkpoint
     [budget]    memory_gib, steps, outputs   # limits checked before a run (fem_fhn.budget)
+    [limit_study] perturbation, perturbation_exponent, eta   # fem-fhn limit-study only
 """
 
 from __future__ import annotations
@@ -284,6 +285,32 @@ class KineticConfig:
         require(ok, "kinetic.probes", self.probes, allowed)
 
 
+@dataclass(frozen=True)
+class LimitStudyConfig:
+    """The [limit_study] table of `fem-fhn limit-study` (see fem_fhn.studies).
+
+    perturbation = c ≥ 0 starts the kinetic run from ill-prepared moments of size c ε^α,
+    α = perturbation_exponent ("theorem": 1/(2(d+6))); eta > 0 splits the relative entropy into
+    ρ0 > eta, 0 < ρ0 ≤ eta and ρ0 = 0.
+    """
+
+    perturbation: float = 0.0
+    perturbation_exponent: float | str = "theorem"
+    eta: float = 0.1
+
+    def __post_init__(self):
+        require(
+            self.perturbation >= 0,
+            "limit_study.perturbation",
+            self.perturbation,
+            "a size c >= 0 (0: well-prepared data)",
+        )
+        alpha = self.perturbation_exponent
+        ok = alpha == "theorem" or (isinstance(alpha, float) and alpha > 0)
+        require(ok, "limit_study.perturbation_exponent", alpha, 'a number > 0 or "theorem"')
+        require(self.eta > 0, "limit_study.eta", self.eta, "a density threshold eta > 0")
+
+
 MAP_KEYS = ("param1", "range1", "param2", "range2", "n")
 #: the largest grids of `fem-fhn dispersion`: k points, kinetic k points, map points per axis
 MAX_K_POINTS, MAX_K_KINETIC, MAX_MAP_POINTS = 10_000_000, 10_000, 2_000
@@ -387,6 +414,7 @@ class RunConfig:
     kinetic: KineticConfig | None = None
     dispersion: DispersionConfig | None = None
     budget: BudgetConfig = BudgetConfig()
+    limit_study: LimitStudyConfig = LimitStudyConfig()
     base_dir: Path = Path(".")
     source: str = ""  # the config file it was read from
 
@@ -424,6 +452,7 @@ SECTIONS = {
     "kinetic": KineticConfig,
     "dispersion": DispersionConfig,
     "budget": BudgetConfig,
+    "limit_study": LimitStudyConfig,
 }
 
 

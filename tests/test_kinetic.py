@@ -24,7 +24,8 @@ from fem_fhn.kinetic import (
     relative_entropy,
     suggest_grid,
 )
-from fem_fhn.kinetic.limit import entropy_history
+from fem_fhn.kinetic.diagnostics import NODE_FIELDS
+from fem_fhn.kinetic.limit import limit_history
 from fem_fhn.kinetic.relaxation import contraction, relax, relax_numpy
 from fem_fhn.kinetic.transport import stable_dt, transport_rhs, transport_rhs_numpy
 from fem_fhn.macro import NonlocalFHN, Stimulus
@@ -288,8 +289,12 @@ def test_run_conserves_mass_and_positivity(setup):
     assert min(c[1] for c in checks) >= 0
     assert sim.steps > 20 and np.all(np.isfinite(f))
     fields = model.fields_of(f)
-    assert set(fields) == {"V", "W", "rho", "var_v", "var_w"}
+    assert set(fields) == {"V", "W", "rho", "var_v", "var_w", *NODE_FIELDS}
     assert fields["var_v"].min() > 0
+    # the limit diagnostics (numpy) agree with the moments (numba kernel): d = ρ var_v, D = ρ0 d
+    d = fields["dissipation_unweighted"]
+    assert d == pytest.approx(fields["rho"] * fields["var_v"], rel=1e-12)
+    assert fields["dissipation"] == pytest.approx(rho0 * d, rel=1e-12)
     info = model.info()
     assert info["cells_per_node"] == 512 and info["max_stable_dt"] == model.max_stable_dt()
 
@@ -449,8 +454,8 @@ def sup_entropy(eps, nodes, op, rho0, V0, W0, grid, stepper, macro, y0, times):
     model = KineticFHN(nodes, PARAMS, op, grid, eps, rho0)
     f0 = model.state(V0, W0, 0.4, 0.2)
     integrator = make_integrator(stepper.macro_limit, stepper.dt)
-    history = entropy_history(model, stepper, f0, macro, integrator, y0, times, nodes.masses)
-    return history.max()
+    history = limit_history(model, stepper, f0, macro, integrator, y0, times, nodes.masses, 0.1)
+    return history["relative_entropy"].max()
 
 
 def test_relative_entropy_rate():

@@ -6,7 +6,8 @@ the hydrodynamic-limit diagnostics.
     model = KineticFHN(nodes, params, op, grid, eps=1e-3, rho0=rho0)
     f = model.state(V0, W0, sigma_v=0.2, sigma_w=0.2)
     t, f, n = APSplitting(dt=model.max_stable_dt()).advance(model, 0.0, f, 10.0)
-    model.fields_of(f)      # {"V", "W", "rho", "var_v", "var_w"}
+    model.fields_of(f)      # V, W, rho, var_v, var_w and the limit diagnostics
+                            # (dissipation, error_term, moment4, moment6: kinetic.diagnostics)
 """
 
 from fem_fhn.kinetic.grid import VelocityGrid, check_invariance, invariance_margins, suggest_grid

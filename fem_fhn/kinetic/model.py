@@ -26,7 +26,7 @@ import numpy as np
 from mpi4py import MPI
 
 from fem_fhn import kernels as _kernels
-from fem_fhn.kinetic import initial, moments, relaxation, transport
+from fem_fhn.kinetic import diagnostics, initial, moments, relaxation, transport
 from fem_fhn.kinetic.grid import VelocityGrid, check_invariance
 from fem_fhn.macro.stimulus import total_current
 from fem_fhn.params import FHNParameters, ParameterError, require, require_finite
@@ -93,7 +93,7 @@ class KineticFHN:
         k_neg_rho: Ψ⁻*ρ0 if already computed (`negative_coupling`).
     """
 
-    fields = ("V", "W", "rho", "var_v", "var_w")
+    fields = ("V", "W", "rho", "var_v", "var_w", *diagnostics.NODE_FIELDS)
 
     def __init__(
         self,
@@ -255,9 +255,18 @@ class KineticFHN:
         return np.where(positive, j / np.where(positive, rho, 1.0), 0.0)
 
     def fields_of(self, f: np.ndarray) -> dict[str, np.ndarray]:
-        """Owned nodal output fields V, W, rho, var_v, var_w (V = W = 0 where ρ = 0)."""
+        """Owned nodal output fields V, W, rho, var_v, var_w (V = W = 0 where ρ = 0) and the
+        limit diagnostics of `fem_fhn.kinetic.diagnostics` (dissipation, dissipation_unweighted,
+        error_term, moment4, moment6)."""
         m = self.moments(f)
-        return {"V": m[3], "W": m[4], "rho": m[0], "var_v": m[5], "var_w": m[6]}
+        return {
+            "V": m[3],
+            "W": m[4],
+            "rho": m[0],
+            "var_v": m[5],
+            "var_w": m[6],
+            **diagnostics.node_diagnostics(f, self.grid, self.rho0, self.params.N),
+        }
 
     # ------------------------------------------------------------------ the two parts
 
