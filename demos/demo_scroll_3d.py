@@ -115,10 +115,10 @@ def arrivals(times: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 # ## Output
 #
-# `out/demo_scroll_3d/`: `fields.bp` — open it in ParaView with the ADIOS2VTXReader, or run
-# `pvpython demos/paraview/demo_scroll_3d.py`, which clips the torus, colours it by V and draws
-# the front V = 0 —, `fields.xdmf`, `vtk/fields.pvd`, `V.png` and `V.gif` (the torus cut by the
-# plane y = 0), `probes.csv`.
+# `out/demo_scroll_3d/`: `fields.bp` (ParaView with ADIOS2), `fields.xdmf` and `vtk/fields.pvd`
+# (every ParaView), `V.png` and `V.gif` (the torus cut by the plane y = 0), `probes.csv`.
+# `pvbatch demos/paraview/demo_scroll_3d.py` opens whichever of the field files this ParaView
+# reads, clips the torus, colours it by V and draws the front V = 0.
 
 out = Path("out/demo_scroll_3d")
 

@@ -61,11 +61,18 @@ def test_unknown_phase_and_decorator():
 
 @pytest.mark.parametrize(
     ("model", "scheme", "busy"),
-    [("nonlocal", "rk4", "right-hand sides"), ("local", "imex-euler", "linear solves")],
+    [
+        ("nonlocal", "rk4", "right-hand sides"),
+        ("local", "imex-euler", "linear solves"),
+        ("kinetic", "rk4", "transport"),
+    ],
 )
 def test_run_reports_its_phases_and_a_profile(tmp_path, model, scheme, busy):
     config = tmp_path / "run.toml"
-    config.write_text(CONFIG.format(model=model, scheme=scheme))
+    text = CONFIG.format(model="nonlocal" if model == "kinetic" else model, scheme=scheme)
+    if model == "kinetic":
+        text = text.replace("dt = 0.05", "dt = 0.01") + "[kinetic]\neps = 0.01\nn_v = 16\nn_w = 8\n"
+    config.write_text(text)
     out = tmp_path / "out"
     assert main(["run", str(config), "--out", str(out), "--quiet", "--profile"]) == 0
     summary = json.loads((out / "summary.json").read_text())
@@ -73,6 +80,8 @@ def test_run_reports_its_phases_and_a_profile(tmp_path, model, scheme, busy):
     assert set(phases) == {*PHASES, "other"}
     assert phases["mesh"] > 0 and phases["output"] > 0 and phases["checkpoints"] > 0
     assert phases[busy] > 0
+    if model == "kinetic":
+        assert phases["relaxation"] > 0
     assert all(v >= 0 for v in phases.values())
     assert "profile.prof" in summary["files"]
     stats = pstats.Stats(str(out / "profile.prof"))

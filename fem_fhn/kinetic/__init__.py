@@ -1,4 +1,4 @@
-"""Kinetic FitzHugh–Nagumo model (DESIGN §1.3): velocity grid, transport and relaxation kernels
+"""Kinetic FitzHugh–Nagumo model (docs/science.md): velocity grid, transport and relaxation kernels
 (numba, with numpy twins), moments, initial densities, the asymptotic-preserving splitting and
 the hydrodynamic-limit diagnostics.
 

@@ -1,4 +1,4 @@
-"""The kinetic FitzHugh–Nagumo model on the P1 nodes of a mesh (DESIGN §1.3, §2).
+"""The kinetic FitzHugh–Nagumo model on the P1 nodes of a mesh.
 
     ∂_t f + ∂_v[ f (N(v) − w + I_ext − K_Ψ[f] − (1/ε)(ρ v − j)) ] + ∂_w[ τ (v + a − b w) f ]
         = D ∂²_v f,
@@ -30,6 +30,7 @@ from fem_fhn.kinetic import diagnostics, initial, moments, relaxation, transport
 from fem_fhn.kinetic.grid import VelocityGrid, check_invariance
 from fem_fhn.macro.stimulus import total_current
 from fem_fhn.params import FHNParameters, ParameterError, require, require_finite
+from fem_fhn.profiling import phases
 
 __all__ = ["BACKENDS", "KineticFHN"]
 
@@ -270,6 +271,7 @@ class KineticFHN:
 
     # ------------------------------------------------------------------ the two parts
 
+    @phases.timing("transport")
     def transport_rhs(
         self,
         t: float,
@@ -303,6 +305,7 @@ class KineticFHN:
             self.limiter,
         )
 
+    @phases.timing("relaxation")
     def relax(self, f: np.ndarray, dt: float, active: np.ndarray | None = None) -> np.ndarray:
         """Exact relaxation flow over dt (cloud-in-cell remap) on the `active` nodes."""
         rho, j = self._rho_j(f)
