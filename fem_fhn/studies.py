@@ -169,7 +169,7 @@ def limit_study(
 ) -> dict:
     """Run the kinetic model for each ε and the macroscopic model; write the study to out_dir.
 
-    Writes
+    Writes:
       limit_study.csv: eps, t and the `HISTORY_COLUMNS` at every output time (floor run included);
       limit_summary.csv: one row per ε (floor included) with the `SUMMARIES` and, for
         ill-prepared data, the perturbation size and the two parts of the theorem's hypothesis;
