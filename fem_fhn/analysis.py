@@ -393,15 +393,7 @@ def dominant_wavenumber(
     d = coords.shape[1]
     if d not in (1, 2):
         raise ParameterError(f"dominant_wavenumber: dimension {d} is not allowed: 1 or 2")
-    m = np.ones(values.shape) if weights is None else np.asarray(weights, dtype=float)
-    lo, hi = coords.min(axis=0, initial=np.inf), coords.max(axis=0, initial=-np.inf)
-    comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
-    comm.Allreduce(MPI.IN_PLACE, hi, op=MPI.MAX)
-    sides = hi - lo
-    window = np.prod(0.5 - 0.5 * np.cos(2 * math.pi * (coords - lo) / sides), axis=1) * m
-    total = np.array([window.sum(), window @ values])
-    comm.Allreduce(MPI.IN_PLACE, total, op=MPI.SUM)
-    f = window * (values - total[1] / total[0])
+    f, sides = _windowed(coords, values, weights, comm)
     side = float(sides.max())
     dk = 2 * math.pi / (resolution * side)
     if k_max is None:
@@ -411,15 +403,7 @@ def dominant_wavenumber(
     if radii.size == 0:
         allowed = f"a wavenumber above 4π/L = {4 * math.pi / side:g}"
         raise ParameterError(f"dominant_wavenumber: k_max = {k_max!r} is not allowed: {allowed}")
-    k, ring = _k_points(d, radii, dk)
-    spectrum = np.empty((2, k.shape[0]))
-    step = max(1, 4_000_000 // max(coords.shape[0], 1))
-    for start in range(0, k.shape[0], step):
-        phase = coords @ k[start : start + step].T
-        spectrum[0, start : start + step] = f @ np.cos(phase)
-        spectrum[1, start : start + step] = f @ np.sin(phase)
-    comm.Allreduce(MPI.IN_PLACE, spectrum, op=MPI.SUM)
-    power = np.bincount(ring, spectrum[0] ** 2 + spectrum[1] ** 2) / np.bincount(ring)
+    power = _ring_spectrum(coords, f, radii, dk, comm)
     peak = radii[np.argmax(power)]
     near = np.abs(radii - peak) <= 0.25 * peak
     return float(np.sum(radii[near] * power[near]) / np.sum(power[near]))
@@ -468,6 +452,15 @@ def ring_power(
             f"ring_power: dimension {d} and radii {radii.tolist()} are not allowed: "
             "1D or 2D data and radii > 0"
         )
+    f, sides = _windowed(coords, values, weights, comm)
+    if dk is None:
+        gaps = np.diff(np.sort(radii))
+        dk = float(gaps.min()) if gaps.size else math.pi / float(sides.max())
+    return _ring_spectrum(coords, f, radii, dk, comm)
+
+
+def _windowed(coords, values, weights, comm) -> tuple[np.ndarray, np.ndarray]:
+    """m_j H(x_j)(u_j − ū) with the Hann window H of the global bounding box; and its sides."""
     m = np.ones(values.shape) if weights is None else np.asarray(weights, dtype=float)
     lo, hi = coords.min(axis=0, initial=np.inf), coords.max(axis=0, initial=-np.inf)
     comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
@@ -476,11 +469,12 @@ def ring_power(
     window = np.prod(0.5 - 0.5 * np.cos(2 * math.pi * (coords - lo) / sides), axis=1) * m
     total = np.array([window.sum(), window @ values])
     comm.Allreduce(MPI.IN_PLACE, total, op=MPI.SUM)
-    f = window * (values - total[1] / total[0])
-    if dk is None:
-        gaps = np.diff(np.sort(radii))
-        dk = float(gaps.min()) if gaps.size else math.pi / float(sides.max())
-    k, ring = _k_points(d, radii, dk)
+    return window * (values - total[1] / total[0]), sides
+
+
+def _ring_spectrum(coords, f, radii, dk, comm) -> np.ndarray:
+    """Mean of |Σ_j f_j e^{−ik·x_j}|² over the wave vectors of each ring |k| = radii."""
+    k, ring = _k_points(coords.shape[1], radii, dk)
     spectrum = np.empty((2, k.shape[0]))
     step = max(1, 4_000_000 // max(coords.shape[0], 1))
     for start in range(0, k.shape[0], step):
@@ -488,9 +482,8 @@ def ring_power(
         spectrum[0, start : start + step] = f @ np.cos(phase)
         spectrum[1, start : start + step] = f @ np.sin(phase)
     comm.Allreduce(MPI.IN_PLACE, spectrum, op=MPI.SUM)
-    return np.bincount(ring, spectrum[0] ** 2 + spectrum[1] ** 2, radii.size) / np.bincount(
-        ring, minlength=radii.size
-    )
+    power = np.bincount(ring, spectrum[0] ** 2 + spectrum[1] ** 2, radii.size)
+    return power / np.bincount(ring, minlength=radii.size)
 
 
 class GrowthFit(NamedTuple):
