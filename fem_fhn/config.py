@@ -29,6 +29,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from fem_fhn import kernels
+from fem_fhn.checkpoint import SEGMENT_OUTPUTS
 from fem_fhn.expressions import Expression
 from fem_fhn.io import FORMATS
 from fem_fhn.macro import MODEL_FORMS
@@ -174,19 +175,7 @@ class CheckpointConfig:
 
 
 #: names the output folder uses for its own files and folders
-_RUN_FILES = (
-    "diagnostics.csv",
-    "summary.json",
-    "summary.json.tmp",
-    "fields.bp",
-    "fields.xdmf",
-    "fields.h5",
-    "vtk",
-    "particles",
-    "phase_space.png",
-    "V.png",
-    "V.gif",
-)
+_RUN_FILES = ("diagnostics.csv", "summary.json", "summary.json.tmp", *SEGMENT_OUTPUTS)
 
 
 @dataclass(frozen=True)
