@@ -96,7 +96,7 @@ def resolve_mesh_source(source: str | Path) -> Path:
 def _read_msh(path: Path, comm: MPI.Comm) -> dolfinx.mesh.Mesh:
     import gmsh
 
-    dim = 0
+    dim, space = 0, 0
     if comm.rank == 0:
         gmsh.initialize(interruptible=False)
         gmsh.option.setNumber("General.Terminal", 0)
@@ -105,12 +105,18 @@ def _read_msh(path: Path, comm: MPI.Comm) -> dolfinx.mesh.Mesh:
             dim = gmsh.model.getDimension()
             if dim > 0 and not gmsh.model.getPhysicalGroups(dim):
                 dim = -2  # cells without a physical group: dolfinx cannot take them
+            if dim > 0:
+                space = coordinate_dimension(gmsh.model.mesh.getNodes()[1].reshape(-1, 3))
         except Exception as err:  # gmsh raises plain Exceptions
             gmsh.finalize()
             dim = -1
-            comm.bcast(dim, root=0)
+            comm.bcast((dim, space), root=0)
             raise MeshError(f"cannot read mesh file {str(path)!r}: {err}") from err
-    dim = comm.bcast(dim, root=0)
+    dim, space = comm.bcast((dim, space) if comm.rank == 0 else None, root=0)
+    if dim > 0 and space > dim:
+        if comm.rank == 0:
+            gmsh.finalize()
+        raise MeshError(_embedded(path, dim, space))
     if dim == -2:
         if comm.rank == 0:
             gmsh.finalize()
@@ -137,10 +143,32 @@ def _read_xdmf(path: Path, comm: MPI.Comm) -> dolfinx.mesh.Mesh:
     for name in ("mesh", "Grid"):
         try:
             with dolfinx.io.XDMFFile(comm, str(path), "r") as f:
-                return f.read_mesh(name=name)
+                mesh = f.read_mesh(name=name)
         except RuntimeError as err:
             errors.append(str(err))
+            continue
+        tdim, gdim = mesh.topology.dim, mesh.geometry.dim
+        if gdim > tdim:
+            raise MeshError(_embedded(path, tdim, gdim))
+        return mesh
     raise MeshError(f"cannot read mesh file {str(path)!r}: {errors[-1]}")
+
+
+def coordinate_dimension(x: np.ndarray) -> int:
+    """How many coordinates the points x (n, 3) use: 1 + the last axis with a non-zero value."""
+    largest = np.abs(x).max(axis=0, initial=0.0)
+    used = np.flatnonzero(largest > 1e-12 * max(float(largest.max(initial=0.0)), 1e-300))
+    return int(used.max()) + 1 if used.size else 1
+
+
+def _embedded(path: Path, tdim: int, gdim: int) -> str:
+    """The refusal of a mesh whose nodes need more coordinates than its cells have dimensions."""
+    return (
+        f"mesh.source = {str(path)!r} is not allowed: its cells are {tdim}D but its nodes have "
+        f"{gdim} coordinates (a curve or a surface in space, or extra coordinates stored): the "
+        f"models take meshes that fill their space ({tdim} coordinates per node), and a mesh is "
+        "never flattened"
+    )
 
 
 def _generated(name: str, h: float, comm: MPI.Comm) -> dolfinx.mesh.Mesh:
@@ -169,7 +197,8 @@ def load_mesh(
     """Read a mesh (`.msh`, `.xdmf`, or a bundled domain name), distributed over `comm`.
 
     A bundled domain with a mesh size `h` is generated on the fly (rank 0) instead of read.
-    The geometric dimension is the mesh's topological dimension (1, 2 or 3).
+    The geometric dimension is the mesh's topological dimension (1, 2 or 3): a mesh whose nodes
+    need more coordinates (a surface in 3D) is refused with `MeshError`, never flattened.
     """
     comm = MPI.COMM_WORLD if comm is None else comm
     path = resolve_mesh_source(source)

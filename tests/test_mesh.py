@@ -92,3 +92,53 @@ def test_mesh_without_physical_groups_is_refused(tmp_path):
     gmsh.finalize()
     with pytest.raises(MeshError, match="no physical group"):
         load_mesh(tmp_path / "plain.msh", MPI.COMM_SELF)
+
+
+def _sphere_file(tmp_path, suffix):
+    """An icosphere surface (triangles in 3D) with a physical group, as .msh or .xdmf."""
+    import meshio
+
+    from fem_fhn.surface import icosphere
+
+    s = icosphere(1)
+    cells = [("triangle", s.triangles)]
+    path = tmp_path / f"sphere{suffix}"
+    if suffix == ".msh":
+        data = {"gmsh:physical": [np.ones(len(s.triangles), dtype=int)]}
+        data["gmsh:geometrical"] = data["gmsh:physical"]
+        meshio.write(path, meshio.Mesh(s.vertices, cells, cell_data=data), file_format="gmsh22")
+    else:
+        from fem_fhn._fenics import dolfinx
+        from fem_fhn.surface import surface_mesh
+
+        with dolfinx.io.XDMFFile(MPI.COMM_WORLD, str(path), "w") as f:
+            f.write_mesh(surface_mesh(s, MPI.COMM_WORLD))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".msh", ".xdmf"])
+def test_a_surface_in_3d_is_refused_never_flattened(tmp_path, suffix):
+    """Triangles whose nodes use x, y and z: one line naming the file, nothing flattened."""
+    from fem_fhn.mesh import MeshError, load_mesh
+
+    path = _sphere_file(tmp_path, suffix)
+    with pytest.raises(MeshError) as info:
+        load_mesh(path)
+    message = str(info.value)
+    assert "cells are 2D but its nodes have 3 coordinates" in message and "\n" not in message
+    assert str(path) in message
+
+
+def test_coordinate_dimension():
+    from fem_fhn.mesh import coordinate_dimension
+
+    x = np.zeros((4, 3))
+    assert coordinate_dimension(x) == 1
+    x[:, 0] = [0, 1, 2, 3]
+    assert coordinate_dimension(x) == 1
+    x[2, 1] = 1e-3
+    assert coordinate_dimension(x) == 2
+    x[1, 2] = -0.5
+    assert coordinate_dimension(x) == 3
+    x[:, 2] = 1e-15
+    assert coordinate_dimension(x) == 2
