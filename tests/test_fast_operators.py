@@ -8,6 +8,7 @@ import functools
 import numpy as np
 import pytest
 from mpi4py import MPI
+from operator_checks import error_ratio, probes
 
 from fem_fhn import kernels
 from fem_fhn.nonlocal_ import NonlocalLaplacian
@@ -42,20 +43,6 @@ def mesh_nodes(name: str):
 def dense(where: str, psi):
     points, weights = mesh_nodes(where) if where.isalpha() else cloud(int(where))
     return DenseOperator(points, weights, psi, SELF)
-
-
-def probes(points: np.ndarray) -> np.ndarray:
-    """Two columns: signed random values and a smooth positive field."""
-    rng = np.random.default_rng(5)
-    smooth = 1.5 + np.sin(3 * points[:, 0]) * np.cos(2 * points[:, -1])
-    return np.column_stack([rng.standard_normal(len(points)), smooth])
-
-
-def error_ratio(approx: np.ndarray, reference: DenseOperator, u: np.ndarray) -> float:
-    """max over columns of ‖K̃u − Ku‖∞ / max_i Σ_j |Ψ_ij| w_j |u_j|."""
-    exact = reference.apply(u)
-    scale = (np.abs(reference.matrix) @ np.abs(u)).max(axis=0)
-    return float(np.max(np.abs(approx - exact).max(axis=0) / scale))
 
 
 NUFFT_CASES = [

@@ -7,6 +7,7 @@ import functools
 import numpy as np
 import pytest
 from mpi4py import MPI
+from operator_checks import partition_probes as probes
 
 from fem_fhn import kernels
 from fem_fhn.nonlocal_ import NonlocalLaplacian
@@ -31,14 +32,6 @@ def block(array, comm=COMM):
 
 def worst(value: float) -> float:
     return COMM.allreduce(float(value), op=MPI.MAX)
-
-
-def probes(points: np.ndarray) -> np.ndarray:
-    """Two columns that depend on the coordinates only (the same for any partition)."""
-    x, y = points[:, 0], points[:, -1]
-    rough = np.sin(997.0 * x + 389.0 * y) + np.cos(613.0 * x * y)
-    smooth = 1.5 + np.sin(3 * x) * np.cos(2 * y)
-    return np.column_stack([rough, smooth])
 
 
 @functools.cache

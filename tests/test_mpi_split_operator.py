@@ -7,6 +7,7 @@ import functools
 import numpy as np
 import pytest
 from mpi4py import MPI
+from operator_checks import partition_probes as probes
 
 from fem_fhn import kernels
 from fem_fhn.nonlocal_ import NonlocalLaplacian
@@ -42,13 +43,6 @@ def cloud(dim: int):
     n = {1: 1200, 2: 1600, 3: 2000}[dim]
     rng = np.random.default_rng(41 + dim)
     return rng.random((n, dim)), rng.random(n) + 0.1
-
-
-def probes(points: np.ndarray) -> np.ndarray:
-    """Two columns that depend on the coordinates only (the same for any partition)."""
-    x, y = points[:, 0], points[:, -1]
-    rough = np.sin(997.0 * x + 389.0 * y) + np.cos(613.0 * x * y)
-    return np.column_stack([rough, 1.5 + np.sin(3 * x) * np.cos(2 * y)])
 
 
 def mine(n: int) -> slice:

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 from mpi4py import MPI
+from operator_checks import error_ratio, probes
 from scipy.integrate import quad
 from scipy.special import i0
 
@@ -54,18 +55,6 @@ def cloud(dim: int):
 def dense(dim: int, name: str) -> DenseOperator:
     points, weights = cloud(dim)
     return DenseOperator(points, weights, split_kernels(dim)[name], SELF)
-
-
-def probes(points: np.ndarray) -> np.ndarray:
-    rng = np.random.default_rng(5)
-    smooth = 1.5 + np.sin(3 * points[:, 0]) * np.cos(2 * points[:, -1])
-    return np.column_stack([rng.standard_normal(len(points)), smooth])
-
-
-def error_ratio(approx: np.ndarray, reference: DenseOperator, u: np.ndarray) -> float:
-    exact = reference.apply(u)
-    scale = (np.abs(reference.matrix) @ np.abs(u)).max(axis=0)
-    return float(np.max(np.abs(approx - exact).max(axis=0) / scale))
 
 
 CASES = [(dim, name) for dim in (1, 2, 3) for name in ("exponential", "indicator", "custom")]
