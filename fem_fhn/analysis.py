@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from mpi4py import MPI
 
-from fem_fhn.parallel import gather_rows
+from fem_fhn.parallel import bounding_box, gather_rows
 from fem_fhn.params import ParameterError
 
 __all__ = [
@@ -462,9 +462,7 @@ def ring_power(
 def _windowed(coords, values, weights, comm) -> tuple[np.ndarray, np.ndarray]:
     """m_j H(x_j)(u_j − ū) with the Hann window H of the global bounding box; and its sides."""
     m = np.ones(values.shape) if weights is None else np.asarray(weights, dtype=float)
-    lo, hi = coords.min(axis=0, initial=np.inf), coords.max(axis=0, initial=-np.inf)
-    comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
-    comm.Allreduce(MPI.IN_PLACE, hi, op=MPI.MAX)
+    lo, hi = bounding_box(comm, coords)
     sides = hi - lo
     window = np.prod(0.5 - 0.5 * np.cos(2 * math.pi * (coords - lo) / sides), axis=1) * m
     total = np.array([window.sum(), window @ values])

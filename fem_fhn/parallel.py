@@ -49,6 +49,17 @@ def to_global_order(
     return np.concatenate(val)[order]
 
 
+def bounding_box(comm: MPI.Comm, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper corners of the points (n_local, d) of all ranks (±inf where none)."""
+    points = np.asarray(points, dtype=float)
+    points = points[:, None] if points.ndim == 1 else points
+    lo = points.min(axis=0, initial=np.inf)
+    hi = points.max(axis=0, initial=-np.inf)
+    comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
+    comm.Allreduce(MPI.IN_PLACE, hi, op=MPI.MAX)
+    return lo, hi
+
+
 def global_sum(comm: MPI.Comm, value: float) -> float:
     """Sum of a scalar over ranks."""
     return float(comm.allreduce(float(value), op=MPI.SUM))

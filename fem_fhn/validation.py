@@ -20,6 +20,7 @@ import numpy as np
 from mpi4py import MPI
 
 from fem_fhn.expressions import Expression
+from fem_fhn.parallel import bounding_box
 from fem_fhn.params import ParameterError
 
 #: a cell whose measure is at most this fraction of the mean cell measure is degenerate
@@ -90,8 +91,7 @@ def max_cell_size(nodes) -> float:
 
 def extent(nodes) -> np.ndarray:
     """The side lengths of the mesh's bounding box (collective)."""
-    lo = nodes.comm.allreduce(nodes.coords.min(axis=0, initial=np.inf), op=MPI.MIN)
-    hi = nodes.comm.allreduce(nodes.coords.max(axis=0, initial=-np.inf), op=MPI.MAX)
+    lo, hi = bounding_box(nodes.comm, nodes.coords)
     return hi - lo
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from mpi4py import MPI
 
 from fem_fhn.kinetic.diagnostics import integrate
+from fem_fhn.parallel import bounding_box
 
 __all__ = ["PerturbedMoments", "perturbation_shape", "perturbed_moments", "theorem_exponent"]
 
@@ -42,11 +43,7 @@ def theorem_exponent(dim: int) -> float:
 def perturbation_shape(coords: np.ndarray, comm: MPI.Comm | None = None) -> np.ndarray:
     """φ(x) = cos(π ξ(x)) at the owned nodes (module docstring); rank-independent."""
     coords = np.atleast_2d(np.asarray(coords, dtype=float))
-    lo = np.min(coords, axis=0, initial=np.inf)
-    hi = np.max(coords, axis=0, initial=-np.inf)
-    if comm is not None:
-        lo = comm.allreduce(lo, op=MPI.MIN)
-        hi = comm.allreduce(hi, op=MPI.MAX)
+    lo, hi = bounding_box(MPI.COMM_SELF if comm is None else comm, coords)
     span = hi - lo
     used = span > 0
     xi = np.mean((coords[:, used] - lo[used]) / span[used], axis=1) if used.any() else 0.0

@@ -24,6 +24,7 @@ from fem_fhn.nonlocal_.laplacian import NonlocalLaplacian
 from fem_fhn.nonlocal_.nufft import NufftOperator
 from fem_fhn.nonlocal_.sparse import SparseOperator
 from fem_fhn.nonlocal_.split import SplitOperator, singular_points
+from fem_fhn.parallel import bounding_box
 from fem_fhn.params import ParameterError
 
 __all__ = [
@@ -118,8 +119,7 @@ def make_operator(
         )
     if method == "auto":
         n_global = comm.allreduce(points.shape[0])
-        lo = comm.allreduce(points.min(axis=0, initial=np.inf), op=MPI.MIN)
-        hi = comm.allreduce(points.max(axis=0, initial=-np.inf), op=MPI.MAX)
+        lo, hi = bounding_box(comm, points)
         method, reason = choose_method(n_global, kernel, tol, float(np.prod(hi - lo)))
         if comm.rank == 0:
             log.info("nonlocal method 'auto' chose %s: %s", method, reason)

@@ -70,6 +70,7 @@ from mpi4py import MPI
 from fem_fhn.kernels import SPHERE_AREA, Bump, Custom, decay_radius, radial_mass
 from fem_fhn.nonlocal_.sparse import kernel_name
 from fem_fhn.ordering import morton_order
+from fem_fhn.parallel import bounding_box
 from fem_fhn.params import ParameterError
 
 log = logging.getLogger(__name__)
@@ -418,10 +419,7 @@ class NufftOperator:
         self.n_global = int(comm.allreduce(self.n_local, op=MPI.SUM))
         self.weights = np.asarray(weights, dtype=float)
         dim = points.shape[1]
-        lo = np.min(points, axis=0, initial=np.inf)
-        hi = np.max(points, axis=0, initial=-np.inf)
-        comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
-        comm.Allreduce(MPI.IN_PLACE, hi, op=MPI.MAX)
+        lo, hi = bounding_box(comm, points)
         if self.n_global == 0:
             lo, hi = np.zeros(dim), np.zeros(dim)
         grid = None

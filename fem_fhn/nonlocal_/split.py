@@ -85,6 +85,7 @@ from scipy.special import i0, i1
 from fem_fhn.kernels import Custom, Indicator, decay_radius, hankel_sum
 from fem_fhn.nonlocal_.nufft import NufftOperator
 from fem_fhn.nonlocal_.sparse import SparseOperator, kernel_name
+from fem_fhn.parallel import bounding_box
 from fem_fhn.params import ParameterError
 
 #: target number of near neighbours per point, by dimension
@@ -420,10 +421,7 @@ class SplitOperator:
         self.kernel = kernel
         self.n_local = points.shape[0]
         self.n_global = int(comm.allreduce(self.n_local, op=MPI.SUM))
-        lo = np.min(points, axis=0, initial=np.inf)
-        hi = np.max(points, axis=0, initial=-np.inf)
-        comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
-        comm.Allreduce(MPI.IN_PLACE, hi, op=MPI.MAX)
+        lo, hi = bounding_box(comm, points)
         extent = np.maximum(hi - lo, 0.0) if self.n_global else np.zeros(dim)
         width = float(kernel.width)
         r_c = near_radius(self.n_global, extent, dim, width, float(neighbours))
