@@ -35,7 +35,6 @@ from fem_fhn.analysis import ENTROPY_PARTS
 from fem_fhn.config import ConfigError, RunConfig, load_config
 from fem_fhn.io import write_json
 from fem_fhn.kinetic.limit import HISTORY_COLUMNS, fit_rate, limit_history
-from fem_fhn.kinetic.model import KineticFHN
 from fem_fhn.kinetic.perturbation import perturbation_shape, perturbed_moments, theorem_exponent
 from fem_fhn.macro import MODEL_FORMS
 from fem_fhn.nonlocal_ import NonlocalLaplacian
@@ -89,25 +88,6 @@ def _reduce(values: np.ndarray, how: str) -> float:
     return float(values[0] if how == "initial" else values[-1])
 
 
-def _with_density(kinetic: KineticFHN, eps: float, rho: np.ndarray) -> KineticFHN:
-    """The kinetic model with another ε and density (the velocity box checked for ρ0)."""
-    k = kinetic
-    return KineticFHN(
-        k.nodes,
-        k.params,
-        k.op,
-        k.grid,
-        eps,
-        rho,
-        k.stimulus,
-        k.diffusion,
-        kernel=k.kernel,
-        limiter=k.limiter,
-        backend=k.backend,
-        check=False,
-    )
-
-
 def _runs(config: RunConfig, setup, eps: list[float], alpha: float) -> tuple[dict, dict]:
     """(runs, data): per ε the kinetic model and initial density, and the perturbation facts.
 
@@ -127,7 +107,7 @@ def _runs(config: RunConfig, setup, eps: list[float], alpha: float) -> tuple[dic
         p = perturbed_moments(
             nodes.masses, kinetic.rho0, m[3], m[4], shape, c * e**alpha, nodes.comm
         )
-        model = _with_density(kinetic, e, p.rho)
+        model = kinetic.with_eps(e, p.rho)
         try:
             f = model.state(p.V, p.W, kin.sigma_v, kin.sigma_w)
         except ParameterError as err:

@@ -151,22 +151,23 @@ class KineticFHN:
             bounds = self.current_range(0.0) if current_bounds is None else current_bounds
             check_invariance(params, grid, self.coupling_bounds, bounds)
 
-    def with_eps(self, eps: float) -> KineticFHN:
-        """The same model (mesh, operator, grid, ρ0, current, options) with another ε."""
+    def with_eps(self, eps: float, rho0: np.ndarray | None = None) -> KineticFHN:
+        """The same model (mesh, operator, grid, current, options) with another ε and, if given,
+        another density ρ0 (its inhibitory coupling Ψ⁻*ρ0 is then computed anew)."""
         return KineticFHN(
             self.nodes,
             self.params,
             self.op,
             self.grid,
             eps,
-            self.rho0,
+            self.rho0 if rho0 is None else rho0,
             self.stimulus,
             self.diffusion,
             kernel=self.kernel,
             limiter=self.limiter,
             backend=self.backend,
             check=False,
-            k_neg_rho=self.k_neg_rho,
+            k_neg_rho=self.k_neg_rho if rho0 is None else None,
         )
 
     # ------------------------------------------------------------------ current and bounds
