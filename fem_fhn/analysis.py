@@ -290,8 +290,13 @@ def relative_entropy(
     comm: MPI.Comm | None = None,
 ) -> float:
     """Σ_i m_i ρ0_i (|V_i − V^ε_i|² + |W_i − W^ε_i|²)/2 over the owned nodes of all ranks."""
-    local = 0.5 * float(np.sum(masses * rho0 * ((V - V_eps) ** 2 + (W - W_eps) ** 2)))
+    local = float(np.sum(_entropy_density(masses, rho0, V, W, V_eps, W_eps)))
     return local if comm is None else float(comm.allreduce(local, op=MPI.SUM))
+
+
+def _entropy_density(masses, rho0, V, W, V_eps, W_eps) -> np.ndarray:
+    """m_i ρ0_i (|V_i − V^ε_i|² + |W_i − W^ε_i|²)/2 at each owned node."""
+    return 0.5 * masses * rho0 * ((V - V_eps) ** 2 + (W - W_eps) ** 2)
 
 
 ENTROPY_PARTS = ("entropy_rho0_gt_eta", "entropy_rho0_le_eta", "entropy_rho0_zero")
@@ -318,7 +323,7 @@ def entropy_split(
         {name: H over its nodes} for the ENTROPY_PARTS (ρ0 > η, 0 < ρ0 ≤ η, ρ0 = 0).
     """
     rho0 = np.asarray(rho0, dtype=float)
-    density = 0.5 * masses * rho0 * ((V - V_eps) ** 2 + (W - W_eps) ** 2)
+    density = _entropy_density(masses, rho0, V, W, V_eps, W_eps)
     masks = (rho0 > eta, (rho0 > 0) & (rho0 <= eta), rho0 == 0)
     local = np.array([float(np.sum(density[mask])) for mask in masks])
     total = local if comm is None else comm.allreduce(local, op=MPI.SUM)
