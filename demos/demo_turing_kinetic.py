@@ -266,7 +266,7 @@ def simulate(setup, run_out: Path):
 
 
 start = time.perf_counter()
-macro_setup = build(make_config(1.0, grid), comm, prepared, kind="macro")
+macro_setup = build(make_config(1.0, grid), comm, prepared, kind="nonlocal")
 _, _, k_macro_sim, fit_macro_sim, _ = simulate(macro_setup, out / "macro")
 macro_run = {
     "k_observed": k_macro_sim,

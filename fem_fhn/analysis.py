@@ -159,14 +159,14 @@ class MeshEdges:
 
 
 class FrontTracker:
-    """Observer obs(t, y, step) recording (t, position) of one front of y[component].
+    """Observer recording (t, position) of one front of a named field at each output time.
 
     Args:
         nodes: a `NodalMesh` (the crossings are found on its edges, under MPI too), or None for
             1D sample points given by `coords`.
         level: level of the front.
         axis: axis along which the position is measured.
-        component: row of the state y holding the field (0 = V).
+        field: the name of the field (an `Output`'s fields; default V).
         which: index of the front among the sorted positions (0: the one at the smallest
             coordinate, −1: the largest); NaN is recorded when there are not enough fronts.
         coords: sample-point coordinates (owned rows) when `nodes` is None.
@@ -183,7 +183,7 @@ class FrontTracker:
         *,
         level: float = 0.0,
         axis: int = 0,
-        component: int = 0,
+        field: str = "V",
         which: int = 0,
         coords: np.ndarray | None = None,
         comm: MPI.Comm | None = None,
@@ -193,7 +193,7 @@ class FrontTracker:
             raise ParameterError("FrontTracker needs either a NodalMesh or sample coords")
         self.edges = None if nodes is None else MeshEdges(nodes)
         self.coords, self.comm = coords, comm
-        self.level, self.axis, self.component, self.which = level, axis, component, which
+        self.level, self.axis, self.field, self.which = level, axis, field, which
         self.separation = separation
         self.records: list[tuple[float, float]] = []
         self.all_positions: list[np.ndarray] = []
@@ -212,8 +212,13 @@ class FrontTracker:
             comm=self.comm,
         )
 
-    def __call__(self, t: float, y: np.ndarray, step: int = 0) -> None:
-        positions = self.positions_of(np.asarray(y)[self.component])
+    def __call__(self, output) -> None:
+        """Record the front of the field at an output time (`fem_fhn.simulation.Output`)."""
+        self.record(output.t, output.fields[self.field])
+
+    def record(self, t: float, values: np.ndarray) -> None:
+        """Record the front of the field with these owned values at time t (collective)."""
+        positions = self.positions_of(np.asarray(values))
         self.all_positions.append(positions)
         index = self.which if self.which >= 0 else positions.size + self.which
         ok = 0 <= index < positions.size

@@ -3,7 +3,8 @@
 A checkpoint is a folder (OUT/checkpoint by default: [checkpoint] dir) holding
 
     meta.json    written by rank 0 after every piece is complete: format and version, the model
-                 kind ("macro", "local", "network", "kinetic"), the reason ("periodic",
+                 kind ([solver] model: "nonlocal", "local", "network", "kinetic", ...), the
+                 reason ("periodic",
                  "interrupted", "failed" — the last good state before a failure — or "final"),
                  the time t, the step count, the `Position` (output interval and step inside it)
                  with the interval's bounds, the ranks and the pieces with their row counts, the
@@ -26,8 +27,8 @@ A checkpoint is a folder (OUT/checkpoint by default: [checkpoint] dir) holding
                  and the attributes rank, ranks, kind and t.
 
 State layout: the macroscopic, local and network states are arrays (n_fields, n_local), the kinetic
-state is (n_local, n_v, n_w); `node_axis(kind)` says which axis runs over the ids, and the pieces
-always store it first.
+state is (n_local, n_v, n_w); the kind's `node_axis` (`fem_fhn.registry`) says which axis runs
+over the ids, and the pieces always store it first.
 
 Atomic replacement: every rank writes its piece into `<dir>.tmp/`; after a barrier rank 0 writes
 meta.json there, renames the previous `<dir>/` to `<dir>.old/`, `<dir>.tmp/` to `<dir>/`, and
@@ -71,6 +72,7 @@ SEGMENT_OUTPUTS = (
     "phase_space.png",
     "V.png",
     "V.gif",
+    "probes.csv",
 )
 _BLOCK_BYTES = 1 << 26
 
@@ -100,31 +102,6 @@ def _config_error(message: str) -> ParameterError:
     return ConfigError(message)
 
 
-def model_kind(config) -> str:
-    """The model kind of a config: kinetic, network, local (solver.model) or macro."""
-    if config.kinetic is not None:
-        return "kinetic"
-    if config.network is not None:
-        return "network"
-    return "local" if config.solver.model == "local" else "macro"
-
-
-def node_axis(kind: str) -> int:
-    """The axis of a state array that runs over nodes or particles."""
-    return 0 if kind == "kinetic" else 1
-
-
-def state_ids(setup, kind: str) -> np.ndarray:
-    """Global ids of the owned state rows: particle ids for the network, input node numbers else."""
-    ids = setup.model.global_id if kind == "network" else setup.nodes.global_index
-    return np.asarray(ids, dtype=np.int64)
-
-
-def state_points(setup, kind: str) -> np.ndarray:
-    points = setup.model.positions if kind == "network" else setup.nodes.coords
-    return np.asarray(points, dtype=float)
-
-
 def _resolved(source, value):
     """A field or mesh source as compared on restart: files by absolute path, else as given."""
     return str(source.resolve()) if isinstance(source, Path) else value
@@ -133,13 +110,12 @@ def _resolved(source, value):
 def physics(config, setup) -> dict:
     """The settings a restart must share with its checkpoint, as a flat {key: value} dict.
 
-    [model], [kernel], ρ0, the stimulus, the mesh (source and h), the model kind and what defines
-    its state: the form (V or Z) of the macroscopic model; ε, D and the velocity grid (as
-    resolved, "auto" included) of the kinetic model; n, the positions (seed or file), the radius
-    (as resolved), the profile, ε, the noise and its seed of the network.
+    [model], [kernel], ρ0, the stimulus, the mesh (source and h), the model kind and what its
+    registry entry says defines its state (`fem_fhn.registry.ModelKind.physics`): e.g. the form
+    (V or Z) of the nonlocal model; ε, D and the velocity grid (as resolved, "auto" included) of
+    the kinetic model; n, the positions, the radius, the profile, ε and the noise of the network.
     """
-    kind = model_kind(config)
-    out = {"model kind": kind}
+    out = {"model kind": setup.kind.name}
     out.update({f"model.{k}": v for k, v in asdict(config.model).items()})
     out.update({f"kernel.{k}": v for k, v in config.kernel.spec.items()})
     rho0 = config.rho0.value
@@ -147,24 +123,7 @@ def physics(config, setup) -> dict:
     out["stimulus.I"] = config.stimulus.I
     out["mesh.source"] = _resolved(config.mesh_source(), config.mesh.source)
     out["mesh.h"] = config.mesh.h
-    if kind == "macro":
-        out["solver.form"] = config.solver.form
-    elif kind == "kinetic":
-        g = setup.model.grid
-        out["kinetic.eps"] = config.kinetic.eps
-        out["kinetic.diffusion"] = config.kinetic.diffusion
-        out["kinetic.grid"] = [g.v_min, g.v_max, g.n_v, g.w_min, g.w_max, g.n_w]
-    elif kind == "network":
-        net = config.network
-        out["network.n"] = int(setup.model.comm.allreduce(len(setup.model.global_id)))
-        out["network.seed"] = net.seed
-        positions = config.path(net.positions) if net.positions else None
-        out["network.positions"] = _resolved(positions, "")
-        out["network.radius"] = float(setup.info.get("radius", net.radius))
-        out["network.profile"] = net.profile
-        out["network.eps"] = net.eps
-        out["network.noise"] = net.noise
-        out["network.noise_seed"] = net.noise_seed
+    out.update(setup.kind.physics(config, setup))
     return _normalised(out)
 
 
@@ -260,14 +219,15 @@ def integrator_state(integrator) -> dict:
     ts = getattr(integrator, "_ts", None)
     if ts is not None:  # AdaptivePETSc: the step the TS would take next
         state["current_dt"] = float(ts.getTimeStep())
-    if hasattr(integrator, "step_count"):  # the network's noise is numbered by step
-        state["step_count"] = int(integrator.step_count)
+    step_count = getattr(integrator, "step_count", None)
+    if step_count is not None:  # the IMEX noise is numbered by step
+        state["step_count"] = int(step_count)
     return state
 
 
 def restore_integrator(integrator, state: dict) -> None:
     """Put back the counters and the adaptive step (the step count only if the scheme matches)."""
-    if "step_count" in state and hasattr(integrator, "step_count"):
+    if "step_count" in state and getattr(integrator, "step_count", None) is not None:
         integrator.step_count = int(state["step_count"])
     same = state.get("type") == type(integrator).__name__
     if same and "current_dt" in state and getattr(integrator, "_ts", None) is None:
@@ -484,16 +444,17 @@ def resume(located: Located, config, setup) -> Resumed:
             "stores their SHA-256)"
         )
     position = start_position(meta, config.time)
-    kind = meta["kind"]
-    ids, points = state_ids(setup, kind), state_points(setup, kind)
-    rows = _read_rows(located.ckpt_dir, meta, ids, points, comm)
+    kind = setup.kind  # the same kind as the checkpoint's: part of the physics compared above
+    ids = np.asarray(kind.ids(setup), dtype=np.int64)
+    points = np.asarray(kind.points(setup), dtype=float)
+    rows = _read_rows(located.ckpt_dir, meta, ids, points, comm, kind.what)
     n_bad = comm.allreduce(int(np.count_nonzero(~np.isfinite(rows))), op=MPI.SUM)
     if n_bad:
         raise _config_error(
             f"--restart {where!r} is not allowed: the checkpointed state has {n_bad} values "
             "that are not finite; allowed: a checkpoint of a finite state"
         )
-    y = np.ascontiguousarray(np.moveaxis(rows, 0, meta["node_axis"]))
+    y = np.ascontiguousarray(np.moveaxis(rows, 0, kind.node_axis))
     restore_integrator(setup.integrator, meta.get("integrator", {}))
     return Resumed(y, position, list(meta.get("diagnostics", [])), located)
 
@@ -516,7 +477,7 @@ def _read_selected(dataset, idx: np.ndarray) -> np.ndarray:
     return out
 
 
-def _read_rows(ckpt_dir: Path, meta: dict, ids: np.ndarray, points: np.ndarray, comm):
+def _read_rows(ckpt_dir: Path, meta: dict, ids: np.ndarray, points: np.ndarray, comm, what: str):
     from mpi4py import MPI
 
     h5py = _h5py()
@@ -560,7 +521,6 @@ def _read_rows(ckpt_dir: Path, meta: dict, ids: np.ndarray, points: np.ndarray, 
     missing = comm.allreduce(int(np.count_nonzero(hits == 0)), op=MPI.SUM)
     doubled = comm.allreduce(int(np.count_nonzero(hits > 1)), op=MPI.SUM)
     n_here = comm.allreduce(len(ids), op=MPI.SUM)
-    what = "particles" if meta["kind"] == "network" else "mesh nodes"
     if missing or doubled or n_here != int(meta["n_global"]):
         raise _config_error(
             f"--restart {str(ckpt_dir)!r} is not allowed: the checkpoint holds "
@@ -582,7 +542,7 @@ class Checkpointer:
 
     Args:
         config: the run's config ([checkpoint] dir, [time], the physics).
-        setup: the built run (`fem_fhn.runner.Setup`).
+        setup: the built run (`fem_fhn.registry.Setup`).
         out_dir: the output folder; the checkpoint is out_dir/<[checkpoint] dir>.
         output_times: the run's output times (to record the interval of a position).
         diagnostics: its rows up to t are stored, so a restart continues diagnostics.csv.
@@ -590,14 +550,14 @@ class Checkpointer:
     """
 
     def __init__(self, config, setup, out_dir, output_times, diagnostics=None, resumed=None):
-        self.kind = model_kind(config)
+        self.kind = setup.kind.name
         self.comm = setup.nodes.comm
         self.dir = Path(out_dir) / config.checkpoint.dir
-        self.axis = node_axis(self.kind)
-        ids = state_ids(setup, self.kind)
+        self.axis = setup.kind.node_axis
+        ids = np.asarray(setup.kind.ids(setup), dtype=np.int64)
         self.order = np.argsort(ids, kind="stable")
         self.ids = ids[self.order]
-        self.points = state_points(setup, self.kind)[self.order]
+        self.points = np.asarray(setup.kind.points(setup), dtype=float)[self.order]
         self.integrator = setup.integrator
         self.times = np.asarray(output_times, dtype=float)
         self.diagnostics = diagnostics

@@ -153,9 +153,11 @@ def _report_run(args, config, summary: dict) -> int:
         return EXIT_SIGNAL + int(summary["signal_number"])
     if MPI.COMM_WORLD.rank == 0 and not args.quiet:
         final = summary["final"]
+        name = next(key[4:] for key in final if key.startswith("min_"))  # the first field: V
+        low, high = final[f"min_{name}"], final[f"max_{name}"]
         print(
             f"done: {summary['time']['steps']} steps in {summary['time']['wall_time_s']:.1f} s "
-            f"on {summary['ranks']} rank(s); V in [{final['min_V']:.3f}, {final['max_V']:.3f}]; "
+            f"on {summary['ranks']} rank(s); {name} in [{low:.3f}, {high:.3f}]; "
             f"output in {out}/ ({', '.join(summary['files'])})"
         )
     return EXIT_OK

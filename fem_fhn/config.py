@@ -11,8 +11,8 @@ Expressions (ρ0, initial data, stimulus) are parsed by `fem_fhn.expressions` �
     [nonlocal]  method = "dense", tol = 1e-8
     [initial]   V = "...", W = "..."
     [stimulus]  I = "..."                    # expression of x, y, z, t (optional)
-    [time]      t_end, dt, scheme, n_outputs, rtol, atol
-    [solver]    form = "V"
+    [time]      t_end, dt, scheme, n_outputs, rtol, atol   # scheme "auto": the model's default
+    [solver]    model = "nonlocal" | "local" | "network" | "kinetic", form = "V", linear_solver
     [output]    dir, formats, png, gif, progress
     [checkpoint] every, dir, signal_steps    # see fem_fhn.checkpoint
     [budget]    memory_gib, steps, outputs   # limits checked before a run (fem_fhn.budget)
@@ -25,7 +25,7 @@ import difflib
 import math
 import tomllib
 import typing
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from fem_fhn import kernels
@@ -35,7 +35,7 @@ from fem_fhn.io import FORMATS
 from fem_fhn.macro import MODEL_FORMS
 from fem_fhn.nonlocal_ import METHODS
 from fem_fhn.params import FHNParameters, ParameterError, require
-from fem_fhn.timestepping import IMEX_SCHEMES, SCHEMES
+from fem_fhn.timestepping import SCHEMES
 
 DEFAULT_CONFIG = Path(__file__).parent / "data" / "default.toml"
 FIELD_FILE_SUFFIXES = (".npy", ".csv", ".txt")
@@ -46,6 +46,14 @@ class ConfigError(ParameterError):
 
 
 FieldValue = float | str  # a number, an expression, or a file path
+
+
+def check_points(key: str, points: list) -> None:
+    """A list of points [x, y, ...] of finite numbers (1 to 3 coordinates each)."""
+    ok = all(isinstance(p, list) and 1 <= len(p) <= 3 for p in points)
+    ok = ok and all(_is_number(c) and math.isfinite(c) for p in points for c in p)
+    allowed = "a list of points [x, y, ...] of finite numbers, one coordinate per mesh axis"
+    require(ok, key, points, allowed)
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,7 @@ class StimulusConfig:
 class TimeConfig:
     t_end: float = 10.0
     dt: float | str = 0.05  # "auto": 0.9 × the model's stability limit
-    scheme: str = "rk4"
+    scheme: str = "auto"  # "auto": the model's default (fem_fhn.registry)
     n_outputs: int = 20
     rtol: float = 1e-6
     atol: float = 1e-9
@@ -104,7 +112,7 @@ class TimeConfig:
         require(self.t_end > 0, "time.t_end", self.t_end, "t_end > 0")
         ok = self.dt == "auto" or (isinstance(self.dt, float) and self.dt > 0)
         require(ok, "time.dt", self.dt, 'dt > 0 or "auto"')
-        allowed = (*SCHEMES, *IMEX_SCHEMES)
+        allowed = ("auto", *SCHEMES)
         require(self.scheme in allowed, "time.scheme", self.scheme, f"one of {allowed}")
         require(self.n_outputs >= 1, "time.n_outputs", self.n_outputs, "an integer >= 1")
         require(self.rtol > 0, "time.rtol", self.rtol, "rtol > 0")
@@ -113,8 +121,9 @@ class TimeConfig:
 
 @dataclass(frozen=True)
 class SolverConfig:
-    """Which macroscopic model: the nonlocal system (V or ρ0-weighted Z form) or its local limit
-    ∂t V = (σ/ρ0) ∇·(ρ0² ∇V) + N(V) − W + I_ext, σ the kernel's second moment."""
+    """Which model a run builds (`fem_fhn.registry`: "nonlocal", "local", "network", "kinetic"
+    or any registered kind); the form of the nonlocal system (V or ρ0-weighted Z) and the linear
+    solver of the local model's implicit diffusion."""
 
     model: str = "nonlocal"
     form: str = "V"
@@ -123,8 +132,6 @@ class SolverConfig:
     def __post_init__(self):
         from fem_fhn.macro.local_rd import LINEAR_SOLVERS
 
-        models = ("nonlocal", "local")
-        require(self.model in models, "solver.model", self.model, f"one of {models}")
         allowed = f"one of {LINEAR_SOLVERS}"
         require(
             self.linear_solver in LINEAR_SOLVERS,
@@ -137,15 +144,23 @@ class SolverConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
+    """The [output] table: the folder, the field-file formats, the pictures, the progress bar;
+    `every`: field files at every k-th output time (and the last; diagnostics at every one);
+    `probes`: points [[x, y(, z)], ...] whose nearest nodes' fields go to probes.csv."""
+
     dir: str = "out/run"
     formats: tuple[str, ...] = FORMATS
     png: bool = True
     gif: bool = True
     progress: bool = True
+    every: int = 1
+    probes: list = field(default_factory=list)
 
     def __post_init__(self):
         for fmt in self.formats:
             require(fmt in FORMATS, "output.formats", fmt, f"a list of {FORMATS}")
+        require(self.every >= 1, "output.every", self.every, "an integer >= 1")
+        check_points("output.probes", self.probes)
 
 
 @dataclass(frozen=True)
@@ -268,10 +283,7 @@ class KineticConfig:
         for key, allowed in choices.items():
             value = getattr(self, key)
             require(value in allowed, f"kinetic.{key}", value, f"one of {allowed}")
-        ok = all(isinstance(p, list) and 1 <= len(p) <= 3 for p in self.probes)
-        ok = ok and all(_is_number(c) and math.isfinite(c) for p in self.probes for c in p)
-        allowed = "a list of points [x, y, ...] of finite numbers, one coordinate per mesh axis"
-        require(ok, "kinetic.probes", self.probes, allowed)
+        check_points("kinetic.probes", self.probes)
 
 
 @dataclass(frozen=True)
@@ -406,6 +418,14 @@ class RunConfig:
     limit_study: LimitStudyConfig = LimitStudyConfig()
     base_dir: Path = Path(".")
     source: str = ""  # the config file it was read from
+    tables: dict = field(default_factory=dict)  # tables of registered models (`register_table`)
+
+    def table(self, name: str):
+        """The table `name` as given (None if absent): a built-in one or a registered one."""
+        if name in self.tables:
+            return self.tables[name]
+        attr = "nonlocal_" if name == "nonlocal" else name
+        return getattr(self, attr, None) if name in SECTIONS else None
 
     def path(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -443,6 +463,19 @@ SECTIONS = {
     "budget": BudgetConfig,
     "limit_study": LimitStudyConfig,
 }
+
+
+#: tables added by models registered outside the package: name -> dataclass
+TABLES: dict[str, type] = {}
+
+
+def register_table(name: str, cls: type) -> None:
+    """Accept the table [name] in configs, validated into the frozen dataclass `cls` like the
+    built-in ones (its `__post_init__` raises `ParameterError` for bad values); a model kind
+    names it as its `table` (`fem_fhn.registry.ModelKind`) and reads it with `config.table`."""
+    if name in SECTIONS:
+        raise ValueError(f"[{name}] is a built-in table")
+    TABLES[name] = cls
 
 
 def _unknown(key: str, allowed, where: str) -> ConfigError:
@@ -538,13 +571,16 @@ def _build_section(name: str, cls, table) -> object:
 
 def parse_config(data: dict, base_dir: Path | str = ".", source: str = "") -> RunConfig:
     """Validate a parsed TOML document and build the `RunConfig`."""
-    sections = {}
+    sections, extra = {}, {}
     for name, table in data.items():
+        if name in TABLES:
+            extra[name] = _build_section(name, TABLES[name], table)
+            continue
         if name not in SECTIONS:
-            raise _unknown(name, list(SECTIONS), "")
+            raise _unknown(name, [*SECTIONS, *TABLES], "")
         attr = "nonlocal_" if name == "nonlocal" else name
         sections[attr] = _build_section(name, SECTIONS[name], table)
-    config = RunConfig(**sections, base_dir=Path(base_dir), source=source)
+    config = RunConfig(**sections, base_dir=Path(base_dir), source=source, tables=extra)
     config = _check_network(config, "n" in data.get("network", {}))
     _check_fields(config)
     try:
@@ -629,16 +665,12 @@ def _check_fields(config: RunConfig) -> None:
     """Cross-table checks, and expressions parsed now so that a bad one fails before any work."""
     if config.time.dt == "auto" and config.time.scheme == "adaptive":
         raise ConfigError("time.dt = 'auto' is not allowed with the adaptive scheme: an initial dt")
-    if config.kinetic is not None and config.network is None and config.time.scheme != "rk4":
+    from fem_fhn.registry import model_names
+
+    models = model_names()
+    if config.solver.model not in models:
         raise ConfigError(
-            f"time.scheme = {config.time.scheme!r} is not used by the kinetic solver: its "
-            "scheme is kinetic.transport_scheme (leave time.scheme out)"
-        )
-    stiff_part = config.network is not None or config.solver.model == "local"
-    if config.time.scheme in IMEX_SCHEMES and not stiff_part:
-        raise ConfigError(
-            f"time.scheme = {config.time.scheme!r} is not allowed here: IMEX schemes are for a "
-            f"[network] or solver.model = 'local'; one of {SCHEMES}"
+            f"solver.model = {config.solver.model!r} is not allowed: one of {', '.join(models)}"
         )
     config.field_source(config.rho0.value, "rho0.value")
     config.field_source(config.initial.V, "initial.V")
@@ -703,8 +735,3 @@ def load_config(path: Path | str | None = None) -> RunConfig:
             "TOML file"
         ) from None
     return parse_config(data, path.parent, str(path))
-
-
-def defaults_of(cls) -> dict:
-    """Field defaults of a config dataclass (for documentation)."""
-    return {f.name: f.default for f in fields(cls) if f.default is not MISSING}

@@ -1,7 +1,7 @@
 """Output: P1 fields for ParaView (VTX .bp, XDMF, VTK .pvd), diagnostics CSV and summary JSON.
 
-The writers are observers (`obs(t, y, step)`) that a `Simulation` calls at output times; they
-convert the model state to named fields with `model.fields_of(y)`.
+The writers are observers that a `Simulation` calls at output times with an `Output` (the time,
+the step and the model's named fields on the mesh nodes).
 
 Files in the output folder:
     fields.bp/      VTX (ADIOS2) — open in ParaView with the "ADIOS2VTXReader"
@@ -25,6 +25,7 @@ from mpi4py import MPI
 
 from fem_fhn._fenics import dolfinx
 from fem_fhn.mesh import NodalMesh
+from fem_fhn.simulation import Output
 
 FORMATS = ("vtx", "xdmf", "vtk")
 
@@ -34,8 +35,7 @@ class FieldWriter:
 
     Args:
         nodes: the nodal mesh.
-        fields_of: maps a state y to {name: owned values}.
-        names: the field names `fields_of` returns.
+        names: the field names the outputs carry.
         out_dir: output folder (exists).
         formats: subset of FORMATS.
         static: fields written unchanged at every time (ρ0).
@@ -44,13 +44,12 @@ class FieldWriter:
     def __init__(
         self,
         nodes: NodalMesh,
-        fields_of,
         names,
         out_dir: Path,
         formats=FORMATS,
         static: dict[str, np.ndarray] | None = None,
     ):
-        self.nodes, self.fields_of = nodes, fields_of
+        self.nodes = nodes
         comm = nodes.comm
         self.functions = {name: nodes.function(name=name) for name in names}
         for name, values in (static or {}).items():
@@ -70,11 +69,11 @@ class FieldWriter:
             vtk = dolfinx.io.VTKFile(comm, Path(out_dir) / "vtk" / "fields.pvd", "w")
             self.writers.append(_VTKSeries(vtk, funcs))
 
-    def __call__(self, t: float, y: np.ndarray, step: int) -> None:
-        for name, values in self.fields_of(y).items():
+    def __call__(self, output: Output) -> None:
+        for name, values in output.fields.items():
             self.nodes.assign(self.functions[name], values)
         for w in self.writers:
-            w.write(t)
+            w.write(output.t)
 
     def close(self) -> None:
         for w in self.writers:
@@ -101,7 +100,7 @@ class _VTKSeries(_XDMFSeries):
 
 
 class Diagnostics:
-    """Min, max and mean (∫u/|Ω|) of each field and ∫ρ0 V, at each output time.
+    """Min, max and mean (∫u/|Ω|) of each field and ∫ρ0 u of the first (V), at each output time.
 
     Nodes where a field is NaN (no data there, e.g. a network's empty nodes) are left out: the
     min and max run over the other nodes and the mean is ∫u/|Ω_u| over the part Ω_u where u is
@@ -109,8 +108,8 @@ class Diagnostics:
     flushes it, so the file holds every output time written so far whatever stops the run.
     """
 
-    def __init__(self, nodes: NodalMesh, fields_of, rho0: np.ndarray, path: Path | None = None):
-        self.nodes, self.fields_of, self.rho0 = nodes, fields_of, rho0
+    def __init__(self, nodes: NodalMesh, rho0: np.ndarray, path: Path | None = None):
+        self.nodes, self.rho0 = nodes, rho0
         self.volume = nodes.integrate(np.ones(nodes.n_owned))
         self.rows: list[dict[str, float]] = []
         self.path = None if path is None else Path(path)
@@ -128,12 +127,12 @@ class Diagnostics:
             volume = self.nodes.integrate(known.astype(float))
             mean = self.nodes.integrate(np.where(known, u, 0.0)) / volume if volume > 0 else np.nan
             row[f"mean_{name}"] = mean
-        V = fields["V"]
-        row["int_rho0_V"] = self.nodes.integrate(np.where(np.isfinite(V), self.rho0 * V, 0.0))
+        name, u = next(iter(fields.items()))  # V for the FHN models
+        row[f"int_rho0_{name}"] = self.nodes.integrate(np.where(np.isfinite(u), self.rho0 * u, 0.0))
         return row
 
-    def __call__(self, t: float, y: np.ndarray, step: int) -> None:
-        self.rows.append({"t": t, "step": step, **self.summarise(self.fields_of(y))})
+    def __call__(self, output: Output) -> None:
+        self.rows.append({"t": output.t, "step": output.step, **self.summarise(output.fields)})
         self._append(self.rows[-1])
 
     def begin(self) -> None:
@@ -209,30 +208,65 @@ def nearest_node(comm: MPI.Comm, coords: np.ndarray, point) -> tuple[int, int, l
 
 
 class Probe:
-    """Observer recording field 0 of the state (V) at the nodes nearest to `points`.
+    """Observer recording a named field (default V) at the mesh nodes nearest to `points`.
 
     After a run, `times` and `values` (one row per output time, one column per point) hold
-    the same numbers on every rank.
+    the same numbers on every rank; `where` holds the nodes' coordinates.
     """
 
-    def __init__(self, nodes: NodalMesh, points):
-        self.comm = nodes.comm
-        self.index = [nearest_node(self.comm, nodes.coords, p)[0] for p in points]
+    def __init__(self, nodes: NodalMesh, points, field: str = "V"):
+        self.comm, self.field = nodes.comm, field
+        found = [nearest_node(self.comm, nodes.coords, p) for p in points]
+        self.index = [i for i, _, _ in found]
+        self.where = [xyz for _, _, xyz in found]
         self.times, self.values = [], []
 
-    def __call__(self, t: float, y: np.ndarray, step: int) -> None:
-        local = np.array([y[0, i] if i >= 0 else 0.0 for i in self.index])
-        self.times.append(t)
+    def __call__(self, output: Output) -> None:
+        u = output.fields[self.field]
+        local = np.array([u[i] if i >= 0 else 0.0 for i in self.index])
+        self.times.append(output.t)
         self.values.append(self.comm.allreduce(local, MPI.SUM))
 
 
 class Every:
-    """Call `observer` on every k-th of the n + 1 output times, and on the last one."""
+    """Call `observer` at every k-th output (by its number) and at the last one, the n-th."""
 
     def __init__(self, observer, k: int, n: int):
-        self.observer, self.k, self.n, self.calls = observer, k, n, 0
+        self.observer, self.k, self.n = observer, k, n
 
-    def __call__(self, t: float, y: np.ndarray, step: int) -> None:
-        if self.calls % self.k == 0 or self.calls == self.n:
-            self.observer(t, y, step)
-        self.calls += 1
+    def __call__(self, output: Output) -> None:
+        if output.index % self.k == 0 or output.index == self.n:
+            self.observer(output)
+
+
+class ProbeWriter(Probe):
+    """Probes of every named field at the nodes nearest to `points`, a row per output time
+    appended (and flushed) to the CSV file `path` by rank 0: t, step, then <field>@<j> for
+    point j (its node's coordinates are in `where`)."""
+
+    def __init__(self, nodes: NodalMesh, points, names, path: Path):
+        super().__init__(nodes, points)
+        self.names, self.path = tuple(names), Path(path)
+        self._file = self._writer = None
+        if self.comm.rank == 0:
+            self._file = open(self.path, "w", newline="")  # noqa: SIM115 (closed by close())
+            self._writer = csv.writer(self._file)
+            columns = [f"{name}@{j}" for j in range(len(self.index)) for name in self.names]
+            self._writer.writerow(["t", "step", *columns])
+            self._file.flush()
+
+    def __call__(self, output: Output) -> None:
+        local = np.array(
+            [output.fields[name][i] if i >= 0 else 0.0 for i in self.index for name in self.names]
+        )
+        values = self.comm.allreduce(local, MPI.SUM)
+        self.times.append(output.t)
+        self.values.append(values)
+        if self._writer is not None:
+            self._writer.writerow([repr(output.t), output.step, *map(repr, values.tolist())])
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file = self._writer = None

@@ -1,10 +1,14 @@
 """A simulation = a model + an integrator + observers called at output times (docs/architecture.md).
 
     sim = Simulation(model, make_integrator("rk4", dt=0.05), output_times=np.linspace(0, 20, 41))
-    sim.observers.append(writer)          # any callable obs(t, y, step)
+    sim.observers.append(writer)          # any callable obs(output), output an `Output`
     y = sim.run(y0)
 
-The loop advances from one output time to the next and calls the observers at each. Between
+The loop advances from one output time to the next and calls the observers at each with an
+`Output`: the time, the step, the output's number and the model's named fields on the mesh
+nodes, computed once for all observers (observers never see the raw state). Model outputs of
+the raw state (the network's particle files, the kinetic phase-space pictures) are the model's
+own and are called as `model_outputs` obs(t, y, step). Between
 checks it lets the integrator run uninterrupted; at every check the ranks agree (one
 `allreduce`, MAX) on two flags: a non-finite value anywhere in the state, and a stop request
 (`stop()`, e.g. the number of a signal caught by `StopRequest`).
@@ -36,12 +40,10 @@ checkpointed run.
 
 from __future__ import annotations
 
-import inspect
-import math
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -52,7 +54,25 @@ class SimulationError(RuntimeError):
     """The run cannot go on (non-finite state, failed solver); the message says when and why."""
 
 
-Observer = Callable[[float, np.ndarray, int], None]
+@dataclass(frozen=True)
+class Output:
+    """What observers see at an output time.
+
+    Attributes:
+        t: the time.
+        step: time steps taken since the start of the run.
+        index: the output's number (0: the initial time).
+        fields: the model's named fields at the owned mesh nodes (`fields_of` of the state).
+    """
+
+    t: float
+    step: int
+    index: int
+    fields: Mapping[str, np.ndarray]
+
+
+Observer = Callable[[Output], None]
+ModelOutput = Callable[[float, np.ndarray, int], None]
 
 
 @dataclass(frozen=True)
@@ -83,25 +103,17 @@ class Position:
 Checkpoint = Callable[[float, np.ndarray, Position, str], str]
 
 
-def splits_exactly(integrator) -> bool:
-    """Whether advancing an output interval in pieces on its step grid repeats the same steps.
-
-    True for fixed-step integrators (they have `n_steps`), except Strang splitting, whose
-    consecutive half relaxations are merged inside one `advance` call.
-    """
-    return hasattr(integrator, "n_steps") and getattr(integrator, "splitting", None) != "strang"
-
-
 @dataclass
 class Simulation:
     """Advance `model` through `output_times`, calling each observer at every output time.
 
     Attributes:
-        model: has `comm` and `rhs(t, y)` (or whatever the integrator needs).
-        integrator: has `advance(model, t, y, t_target) -> (t, y, n_steps)`.
+        model: has `comm`, `fields_of(y)` and the parts of the standard form the integrator needs.
+        integrator: has `advance(model, t, y, t_target) -> (t, y, n_steps)`, `fixed_step`
+            and `splits_exactly` (`fem_fhn.timestepping`).
         output_times: increasing times; the first is the initial time.
-        observers: callables obs(t, y, step) run at each output time (the initial one included,
-            unless the run resumes from a checkpoint: that time was written before).
+        observers: callables obs(output) run at each output time with an `Output` (the initial
+            one included, unless the run resumes from a checkpoint: that time was written before).
         progress: show a tqdm bar on rank 0.
         steps: time steps taken (starts at the checkpoint's count on a resumed run).
         wall_time: seconds spent in `run` (max over ranks).
@@ -114,6 +126,9 @@ class Simulation:
         signal: the stop request's number once interrupted (0 otherwise).
         position: where the run stands (the last checked state).
         last_checkpoint: what `checkpoint` returned last.
+        fields_of: y -> the named fields the observers get (default: model.fields_of).
+        model_outputs: callables obs(t, y, step) of the raw state, run after the observers.
+        hints: t -> likely causes of a failure at time t (default: `failure_hints`).
     """
 
     model: object
@@ -131,6 +146,9 @@ class Simulation:
     signal: int = 0
     position: Position | None = None
     last_checkpoint: str | None = None
+    fields_of: Callable[[np.ndarray], Mapping[str, np.ndarray]] | None = None
+    model_outputs: list[ModelOutput] = field(default_factory=list)
+    hints: Callable[[float], str] | None = None
 
     def run(self, y0: np.ndarray, start: Position | None = None) -> np.ndarray:
         """Advance y0 to the last output time (or until stopped); returns the last state.
@@ -160,7 +178,7 @@ class Simulation:
                         f"non-finite values in the initial state at t = {times[0]:g}: "
                         "check [initial] and [rho0]"
                     )
-                self._observe(times[0], y)
+                self._observe(0, times[0], y)
             self.steps = start.steps
             self.position = start
             if self.progress and comm.rank == 0:
@@ -175,7 +193,7 @@ class Simulation:
                     y, signum = self._advance(y, ta, tb, k, substep)
                     if signum and substep != 0:
                         return self._interrupt(y, signum)
-                self._observe(t1, y)
+                self._observe(k + 1, t1, y)
                 if bar is not None:
                     bar.update(float(t1 - times[0]) - bar.n)
                 if signum:
@@ -214,7 +232,7 @@ class Simulation:
     def _plan(self, t0: float, t1: float) -> tuple[int, list[int]] | None:
         """(n, inner split points) of [t0, t1] on its step grid, or None for one piece."""
         K = int(self.chunk_steps)
-        if K <= 0 or not splits_exactly(self.integrator):
+        if K <= 0 or not self.integrator.splits_exactly:
             return None
         n = int(self.integrator.n_steps(t0, t1))
         if n <= K:
@@ -257,8 +275,13 @@ class Simulation:
         self.model.comm.Allreduce(local, agreed, op=MPI.MAX)
         return bool(agreed[0]), int(agreed[1])
 
-    def _observe(self, t: float, y: np.ndarray) -> None:
-        for obs in self.observers:
+    def _observe(self, index: int, t: float, y: np.ndarray) -> None:
+        if self.observers:
+            fields = (self.fields_of or self.model.fields_of)(y)
+            output = Output(float(t), self.steps, index, fields)
+            for obs in self.observers:
+                obs(output)
+        for obs in self.model_outputs:
             obs(t, y, self.steps)
 
     # ------------------------------------------------------------------ ends
@@ -275,7 +298,7 @@ class Simulation:
     def _fail(self, message: str, good: np.ndarray, at: Position):
         """Write the last good state, then raise SimulationError with the likely causes."""
         self.status = "failed"
-        hints = failure_hints(self.model, self.integrator, at.t)
+        hints = (self.hints or (lambda t: failure_hints(self.integrator)))(at.t)
         saved = ""
         if self.checkpoint is not None:
             try:
@@ -288,53 +311,36 @@ class Simulation:
         raise SimulationError(f"{message}; likely causes: {hints}{saved}")
 
 
-def failure_hints(model, integrator, t: float = 0.0) -> str:
-    """Likely causes of a blow-up, with the numbers that apply (collective: call on all ranks)."""
+def failure_hints(integrator, limit: float | None = None, extra=()) -> str:
+    """Likely causes of a blow-up, with the numbers that apply.
+
+    Args:
+        integrator: the run's integrator.
+        limit: the model's explicit step bound (None: unknown).
+        extra: further causes the model kind names (`fem_fhn.registry.ModelKind.hints`).
+    """
     hints = []
     dt = getattr(integrator, "dt", None)
-    if not hasattr(integrator, "n_steps"):
+    if not integrator.fixed_step:
         hints.append(
             "the adaptive step control failed: tighten time.rtol/time.atol or lower time.dt "
             "(the initial step)"
         )
-    elif dt is not None:
-        limit = _stable_dt(model, integrator, t)
-        if limit is not None and dt > limit:
-            hints.append(
-                f"time.dt = {dt:g} is above the stability limit of this model, "
-                f"max_stable_dt = {limit:.4g}"
-            )
-        elif limit is not None:
-            hints.append(
-                f"time.dt = {dt:g} may still be too large (the model's stability estimate "
-                f"max_stable_dt = {limit:.4g} assumes |V| <= 1.5)"
-            )
-        else:
-            hints.append(f"time.dt = {dt:g} may be above the stability limit")
-    if hasattr(model, "grid"):
+    elif limit is not None and dt > limit:
         hints.append(
-            "the velocity box may be too small for the kinetic model (kinetic.v_min, v_max, "
-            'w_min, w_max; "auto" chooses an invariant box)'
+            f"time.dt = {dt:g} is above the stability limit of this model, "
+            f"max_stable_dt = {limit:.4g}"
         )
+    elif limit is not None:
+        hints.append(
+            f"time.dt = {dt:g} may still be too large (the model's stability estimate "
+            f"max_stable_dt = {limit:.4g} assumes |V| <= 1.5)"
+        )
+    else:
+        hints.append(f"time.dt = {dt:g} may be above the stability limit")
+    hints += list(extra)
     hints.append("initial data, stimulus or parameters far outside the usual range")
     return "; ".join(hints)
-
-
-def _stable_dt(model, integrator, t: float) -> float | None:
-    fn = getattr(model, "max_stable_dt", None)
-    if fn is None:
-        return None
-    try:
-        params = inspect.signature(fn).parameters
-        kwargs = {}
-        if "t" in params:
-            kwargs["t"] = t
-        if "implicit_short_range" in params:
-            kwargs["implicit_short_range"] = hasattr(integrator, "tableau")
-        limit = float(fn(**kwargs))
-    except Exception:  # a hint only
-        return None
-    return limit if math.isfinite(limit) and limit > 0 else None
 
 
 class StopRequest:

@@ -171,7 +171,7 @@ def limit_study(
     config = _kinetic_config(config_path)
     out = Path(out_dir)
     check_output_dir(out)
-    setup = build(config, comm)
+    setup = build(config, comm, kind="kinetic")
     kinetic, nodes = setup.model, setup.nodes
     dim = nodes.dim
     ls = config.limit_study
@@ -420,13 +420,14 @@ def compare(
     references = {}  # name -> list of (V, W) at the output times
     net = config.network
     if config.kinetic is not None:
-        kin = build(replace(config, network=None), comm, prepared, "kinetic")
+        auto = replace(config.time, scheme="auto")  # the kinetic model's own splitting
+        kin = build(replace(config, network=None, time=auto), comm, prepared, "kinetic")
         references["kinetic"] = _history(kin, times)
         net = replace(net, spread_v=config.kinetic.sigma_v, spread_w=config.kinetic.sigma_w)
     dt = config.time.dt
     macro_time = replace(config.time, scheme="rk4")
     macro = build(
-        replace(config, network=None, kinetic=None, time=macro_time), comm, prepared, "macro"
+        replace(config, network=None, kinetic=None, time=macro_time), comm, prepared, "nonlocal"
     )
     references["macro"] = _history(macro, times)
 

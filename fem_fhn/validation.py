@@ -114,29 +114,31 @@ def check_mesh_size(config, nodes) -> None:
 
 
 def check_probes(config, nodes) -> None:
-    """Kinetic probes: one coordinate per mesh axis, within one cell size of a mesh node."""
+    """Probe points ([output] probes, kinetic.probes): one coordinate per mesh axis, within one
+    cell size of a mesh node."""
     from fem_fhn.io import nearest_node
 
-    if config.kinetic is None or not config.kinetic.probes:
-        return
-    probes = config.kinetic.probes
-    for point in probes:
-        if len(point) != nodes.dim:
-            raise _error(
-                f"kinetic.probes = {probes!r} is not allowed: the point {point!r} has "
-                f"{len(point)} coordinates, the mesh is {nodes.dim}D; allowed: points with "
-                f"{nodes.dim} coordinates"
-            )
-    h = max_cell_size(nodes)
-    for point in probes:
-        _, _, where = nearest_node(nodes.comm, nodes.coords, point)
-        distance = float(np.linalg.norm(np.asarray(where) - np.asarray(point, dtype=float)))
-        if distance > h:
-            raise _error(
-                f"kinetic.probes = {probes!r} is not allowed: the point {point!r} is "
-                f"{distance:.3g} from the nearest mesh node; allowed: points on the mesh "
-                f"(within one cell size, {h:.3g}, of a node)"
-            )
+    given = [("output.probes", config.output.probes)]
+    if config.kinetic is not None:
+        given.append(("kinetic.probes", config.kinetic.probes))
+    for key, probes in given:
+        for point in probes:
+            if len(point) != nodes.dim:
+                raise _error(
+                    f"{key} = {probes!r} is not allowed: the point {point!r} has "
+                    f"{len(point)} coordinates, the mesh is {nodes.dim}D; allowed: points with "
+                    f"{nodes.dim} coordinates"
+                )
+        h = max_cell_size(nodes) if probes else 0.0
+        for point in probes:
+            _, _, where = nearest_node(nodes.comm, nodes.coords, point)
+            distance = float(np.linalg.norm(np.asarray(where) - np.asarray(point, dtype=float)))
+            if distance > h:
+                raise _error(
+                    f"{key} = {probes!r} is not allowed: the point {point!r} is "
+                    f"{distance:.3g} from the nearest mesh node; allowed: points on the mesh "
+                    f"(within one cell size, {h:.3g}, of a node)"
+                )
 
 
 def _where(nodes, bad: np.ndarray) -> str | None:
@@ -222,17 +224,15 @@ def check_inputs(config, nodes) -> None:
 
 
 def check_setup(config, setup) -> None:
-    """Checks of the built model before anything is written: the kinetic CFL bound of the first
-    step (the stepper would otherwise raise it at the first step, after the output is created)."""
+    """Checks of the built model before anything is written: the number of steps of dt = "auto",
+    and the model kind's own check (`fem_fhn.registry.ModelKind.check`, e.g. the kinetic CFL
+    bound of the first step, which the stepper would otherwise raise after the output exists)."""
     from fem_fhn.budget import check_steps
 
-    integrator, model = setup.integrator, setup.model
-    if config.time.dt == "auto" and hasattr(integrator, "n_steps"):
+    integrator = setup.integrator
+    if config.time.dt == "auto" and integrator.fixed_step:
         check_steps(config, float(integrator.dt), "time.dt = 'auto' gives dt")
-    if hasattr(integrator, "check_cfl") and hasattr(model, "grid"):
-        t1 = config.time.t_end / config.time.n_outputs
-        h = t1 / integrator.n_steps(0.0, t1)
-        integrator.modes(model, 0.0, h)
+    setup.kind.check(config, setup)
 
 
 def check_kernel_sign(kernel, spec: dict, allow_negative: bool) -> None:

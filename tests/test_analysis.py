@@ -17,6 +17,7 @@ from fem_fhn.analysis import (
 )
 from fem_fhn.mesh import NodalMesh
 from fem_fhn.params import ParameterError
+from fem_fhn.simulation import Output
 
 
 def square(n, comm=MPI.COMM_SELF, side=1.0):
@@ -62,16 +63,16 @@ def test_front_tracker_and_speed():
     nodes = square(40, side=20.0)
     trackers = [FrontTracker(coords=x), FrontTracker(nodes, which=-1)]
     for t in np.linspace(0.0, 10.0, 21):
-        trackers[0](t, np.stack([np.tanh((x - 5 - c * t) / width), 0 * x]), 0)
+        trackers[0](Output(t, 0, 0, {"V": np.tanh((x - 5 - c * t) / width)}))
         X = nodes.coords[:, 0]
-        trackers[1](t, np.stack([np.tanh((X - 5 - c * t) / width), 0 * X]), 0)
+        trackers[1].record(t, np.tanh((X - 5 - c * t) / width))
     for tracker in trackers:
         fit = tracker.speed()
         assert fit.speed == pytest.approx(c, rel=2e-3) and fit.x0 == pytest.approx(5.0, abs=1e-2)
         assert tracker.times.size == 21 and np.all(np.isfinite(tracker.positions))
     assert trackers[0].speed().residual < 1e-4
     missing = FrontTracker(coords=x, which=1)
-    missing(0.0, np.stack([np.tanh(x - 5), x]))
+    missing.record(0.0, np.tanh(x - 5))
     assert math.isnan(missing.positions[0]) and missing.all_positions[0].size == 1
     with pytest.raises(ParameterError, match="NodalMesh"):
         FrontTracker()

@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 
 from fem_fhn.cli import EXIT_BAD_INPUT, main
 
+#: the tables that choose the kinetic model and the network
+KINETIC = "[solver]\nmodel = 'kinetic'\n[kinetic]\n"
+NETWORK = "[solver]\nmodel = 'network'\n[network]\n"
 BASE = """
 [mesh]
 source = "interval"
@@ -125,36 +128,46 @@ CASES = [
         ["kernel.allow_negative = 'yes'", "true or false"],
     ),
     # velocity grids
-    ("kinetic n_v", BASE + "[kinetic]\nn_v = 2\n", ["kinetic.n_v = 2", ">= 4"]),
+    ("kinetic n_v", BASE + KINETIC + "n_v = 2\n", ["kinetic.n_v = 2", ">= 4"]),
     (
         "kinetic v_min > v_max",
-        BASE + "[kinetic]\nv_min = 2.0\nv_max = -2.0\nw_min = -1.0\nw_max = 1.0\n",
+        BASE + KINETIC + "v_min = 2.0\nv_max = -2.0\nw_min = -1.0\nw_max = 1.0\n",
         ["kinetic.v_max = -2.0", "v_max > v_min = 2.0"],
     ),
     (
         "kinetic box not invariant",
-        BASE + "[kinetic]\nv_min = -2.0\nv_max = 0.5\nw_min = -1.0\nw_max = 1.0\n",
+        BASE + KINETIC + "v_min = -2.0\nv_max = 0.5\nw_min = -1.0\nw_max = 1.0\n",
         ["[-2, 0.5] x [-1, 1]", "not invariant", "an invariant box is"],
     ),
     (
         "kinetic dt above CFL",
-        edit("dt = 0.05", "dt = 5.0") + "[kinetic]\nn_v = 16\nn_w = 8\n",
+        edit("dt = 0.05", "dt = 5.0") + KINETIC + "n_v = 16\nn_w = 8\n",
         ["time.dt = 0.1", "needs dt <="],
     ),
     # network
-    ("network n 0", BASE + "[network]\nn = 0\n", ["network.n = 0", ">= 1"]),
-    ("network radius", BASE + "[network]\nradius = -0.1\n", ["network.radius = -0.1", "> 0"]),
-    ("network eps 0", BASE + "[network]\neps = 0.0\n", ["network.eps = 0.0", "eps > 0"]),
-    ("network profile", BASE + "[network]\nprofile = 'gauss'\n", ["network.profile = 'gauss'"]),
+    ("network n 0", BASE + NETWORK + "n = 0\n", ["network.n = 0", ">= 1"]),
+    ("network radius", BASE + NETWORK + "radius = -0.1\n", ["network.radius = -0.1", "> 0"]),
+    ("network eps 0", BASE + NETWORK + "eps = 0.0\n", ["network.eps = 0.0", "eps > 0"]),
+    ("network profile", BASE + NETWORK + "profile = 'gauss'\n", ["network.profile = 'gauss'"]),
     (
         "network positions missing",
-        BASE + "[network]\npositions = 'nowhere.npy'\n",
+        BASE + NETWORK + "positions = 'nowhere.npy'\n",
         ["network.positions = 'nowhere.npy'", "does not exist", "allowed"],
     ),
     (
         "kinetic and network",
         BASE + "[kinetic]\n[network]\n",
-        ["[network] and [kinetic] are both given", "one model"],
+        ["[network] is not allowed with solver.model = 'nonlocal'", "solver.model = 'network'"],
+    ),
+    (
+        "table of another model",
+        BASE + "[solver]\nmodel = 'network'\n[kinetic]\n",
+        ["[kinetic] is not allowed with solver.model = 'network'", "solver.model = 'kinetic'"],
+    ),
+    (
+        "unknown model",
+        BASE + "[solver]\nmodel = 'mean-field'\n",
+        ["solver.model = 'mean-field' is not allowed", "nonlocal, local, network, kinetic"],
     ),
     # time
     ("t_end 0", edit("t_end = 0.2", "t_end = 0.0"), ["time.t_end = 0.0", "t_end > 0"]),
@@ -164,7 +177,10 @@ CASES = [
     (
         "imex without stiff part",
         edit("dt = 0.05", "dt = 0.05\nscheme = 'imex-ars222'"),
-        ["time.scheme = 'imex-ars222'", "IMEX schemes are for"],
+        [
+            "time.scheme = 'imex-ars222' is not allowed with solver.model = 'nonlocal'",
+            "one of euler, heun, ssprk3, rk4, adaptive",
+        ],
     ),
     # checkpoints
     (
@@ -262,12 +278,12 @@ REFUSED = [
     ),
     (
         "kinetic 1e8 x 1e8",
-        BASE + "[kinetic]\nn_v = 100_000_000\nn_w = 100_000_000\n",
+        BASE + KINETIC + "n_v = 100_000_000\nn_w = 100_000_000\n",
         ["kinetic.n_v = 100000000", "GiB per rank", "kinetic density", "[budget] memory_gib"],
     ),
     (
         "network 1e12",
-        BASE + "[network]\nn = 1_000_000_000_000\n",
+        BASE + NETWORK + "n = 1_000_000_000_000\n",
         ["network.n = 1000000000000", "GiB per rank", "most for the dense operator"],
     ),
     (
@@ -285,26 +301,26 @@ REFUSED = [
         BASE + "[budget]\nmemory_gib = -1.0\n",
         ["budget.memory_gib = -1.0", "or 0: the memory available"],
     ),
-    ("probe nan", BASE + "[kinetic]\nprobes = [[nan]]\n", ["kinetic.probes = [[nan]]", "finite"]),
-    ("probe bool", BASE + "[kinetic]\nprobes = [[true]]\n", ["kinetic.probes = [[True]]"]),
+    ("probe nan", BASE + KINETIC + "probes = [[nan]]\n", ["kinetic.probes = [[nan]]", "finite"]),
+    ("probe bool", BASE + KINETIC + "probes = [[true]]\n", ["kinetic.probes = [[True]]"]),
     (
         "probe 3D on a 1D mesh",
-        BASE + "[kinetic]\nprobes = [[1.0, 0.0, 0.0]]\n",
+        BASE + KINETIC + "probes = [[1.0, 0.0, 0.0]]\n",
         ["kinetic.probes = [[1.0, 0.0, 0.0]]", "has 3 coordinates, the mesh is 1D"],
     ),
     (
         "probe outside",
-        BASE + "[kinetic]\nprobes = [[5.0], [100.0]]\n",
+        BASE + KINETIC + "probes = [[5.0], [100.0]]\n",
         ["kinetic.probes", "[100.0] is 90 from the nearest mesh node", "within one cell size"],
     ),
     (
         "network n and positions",
-        BASE + "[network]\nn = 50\npositions = 'positions.npy'\n",
+        BASE + NETWORK + "n = 50\npositions = 'positions.npy'\n",
         ["network.n = 50 is not allowed with network.positions = 'positions.npy'", "holds 100"],
     ),
     (
         "positions not a table of numbers",
-        BASE + "[network]\npositions = 'short.npy'\n",
+        BASE + NETWORK + "positions = 'short.npy'\n",
         ["network.positions = 'short.npy'", "shape (5,), not 2 axes"],
     ),
     (
@@ -344,9 +360,9 @@ REFUSED = [
         ["dispersion.n_k = 1000000000000", "2 <= n_k <= 10000000"],
     ),
     ("dt nan", edit("dt = 0.05", "dt = nan"), ["time.dt = nan", 'a finite number or "auto"']),
-    ("radius inf", BASE + "[network]\nradius = inf\n", ['a finite number or "auto"']),
+    ("radius inf", BASE + NETWORK + "radius = inf\n", ['a finite number or "auto"']),
     ("V_star nan", BASE + "[dispersion]\nV_star = nan\n", ['a finite number or "rest"']),
-    ("kinetic eps -inf", BASE + "[kinetic]\neps = -inf\n", ["kinetic.eps = -inf", "or inf"]),
+    ("kinetic eps -inf", BASE + KINETIC + "eps = -inf\n", ["kinetic.eps = -inf", "or inf"]),
 ]
 CASES += REFUSED
 
@@ -433,7 +449,7 @@ RESTART_CASES = [
     (
         "other model kind",
         edit("t_end = 0.2", "t_end = 0.4") + "[solver]\nmodel = 'local'\n",
-        ["model kind = 'local' (checkpoint: 'macro')"],
+        ["model kind = 'local' (checkpoint: 'nonlocal')"],
     ),
     (
         "nothing left to run",
@@ -525,15 +541,15 @@ def test_validate_passes_what_run_runs(folder, capsys):
     comma-separated .csv, positions without n (n is the number of rows)."""
     (folder / "rho.csv").write_text(",".join(["1.0"] * 101) + "\n" + ", ".join(["2"] * 100))
     text = edit("[output]", "[rho0]\nvalue = 'rho.csv'\n[output]")
-    kinetic = "[kinetic]\neps = inf\nn_v = 8\nn_w = 8\n"
-    for extra in (kinetic, "[network]\neps = inf\n"):
+    kinetic = KINETIC + "eps = inf\nn_v = 8\nn_w = 8\n"
+    for extra in (kinetic, NETWORK + "eps = inf\n"):
         (folder / "run.toml").write_text(text.replace("dt = 0.05", "dt = 'auto'") + extra)
         assert main(["validate", str(folder / "run.toml"), "--out", str(folder / "out")]) == 0
     from fem_fhn.config import load_config
     from fem_fhn.mesh import load_numbers
 
     assert load_numbers(folder / "rho.csv", "rho0.value").tolist() == [1.0] * 101 + [2.0] * 100
-    (folder / "run.toml").write_text(BASE + "[network]\npositions = 'positions.npy'\n")
+    (folder / "run.toml").write_text(BASE + NETWORK + "positions = 'positions.npy'\n")
     assert load_config(folder / "run.toml").network.n == 100
     assert "valid" in capsys.readouterr().out
     assert not (folder / "out").exists()

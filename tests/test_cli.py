@@ -160,7 +160,7 @@ def test_run_calls_extra_observers_at_every_output_time(tmp_path):
 
     seen = []
     config = parse_config(tomllib.loads(SMALL))
-    run(config, tmp_path / "out", observers=[lambda setup: lambda t, y, step: seen.append(t)])
+    run(config, tmp_path / "out", observers=[lambda setup: lambda out: seen.append(out.t)])
     assert seen == pytest.approx([0.0, 0.25, 0.5])
 
 
@@ -196,7 +196,8 @@ def kinetic_probe_run(tmp_path, png: bool) -> Path:
     text = SMALL.replace("png = false", f"png = {str(png).lower()}").replace(
         "dt = 0.05", "dt = 'auto'"
     )
-    text += "[kinetic]\neps = 0.1\nn_v = 8\nn_w = 8\nprobes = [[0.5, 0.5]]\n"
+    text += "[solver]\nmodel = 'kinetic'\n[kinetic]\neps = 0.1\nn_v = 8\nn_w = 8\n"
+    text += "probes = [[0.5, 0.5]]\n"
     out = tmp_path / f"png_{png}"
     assert (
         main(
@@ -256,8 +257,8 @@ def test_a_process_ended_mid_run_says_interrupted(tmp_path):
     calls = []
 
     def observer(setup):
-        def obs(t, y, step):
-            calls.append(t)
+        def obs(output):
+            calls.append(output.t)
             if len(calls) == 2:
                 raise SystemExit(143)
 
@@ -280,7 +281,7 @@ def test_network_nodes_without_neurons_are_left_out(tmp_path):
     import h5py
 
     text = SMALL.replace("W = 0.1", "W = -0.25").replace("t_end = 0.5", "t_end = 0.1")
-    text += "[network]\nn = 200\nseed = 3\nwrite_particles = false\n"
+    text += "[solver]\nmodel = 'network'\n[network]\nn = 200\nseed = 3\nwrite_particles = false\n"
     out = tmp_path / "out"
     assert main(["run", str(write(tmp_path, text)), "--out", str(out), "--quiet"]) == 0
     rows = np.genfromtxt(out / "diagnostics.csv", delimiter=",", names=True)

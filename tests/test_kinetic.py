@@ -278,11 +278,13 @@ def test_run_conserves_mass_and_positivity(setup):
     stepper = APSplitting(0.9 * model.max_stable_dt(), "ssprk3")
     checks = []
 
-    def observer(t, f, step):
+    def observer(t, f, step):  # a model output: it sees the density f itself
         rho = model.fields_of(f)["rho"]
         checks.append((np.abs(rho - rho0).max() / rho0.max(), f.min() / f.max()))
 
-    sim = Simulation(model, stepper, np.linspace(0, 1.0, 6), [observer], progress=False)
+    sim = Simulation(
+        model, stepper, np.linspace(0, 1.0, 6), progress=False, model_outputs=[observer]
+    )
     f = sim.run(model.state(V0, W0, 0.3, 0.2))
     assert len(checks) == 6
     assert max(c[0] for c in checks) <= 1e-12

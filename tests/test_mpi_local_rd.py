@@ -5,10 +5,11 @@ import pytest
 from mpi4py import MPI
 
 from fem_fhn._fenics import dolfinx
-from fem_fhn.macro.local_rd import IMEXStepper, LocalFHN
+from fem_fhn.macro.local_rd import LocalFHN
 from fem_fhn.mesh import NodalMesh
 from fem_fhn.parallel import to_global_order
 from fem_fhn.params import FHNParameters
+from fem_fhn.timestepping import IMEXRungeKutta
 
 pytestmark = pytest.mark.mpi
 COMM = MPI.COMM_WORLD
@@ -17,11 +18,10 @@ COMM = MPI.COMM_WORLD
 def local_final(comm, solver, mass):
     nodes = NodalMesh.from_mesh(dolfinx.mesh.create_unit_square(comm, 24, 24))
     x, y = nodes.coords[:, 0], nodes.coords[:, 1]
-    model = LocalFHN(nodes, FHNParameters(), 0.02, rho0=1 + 0.3 * x * y, mass=mass)
+    rho0 = 1 + 0.3 * x * y
+    model = LocalFHN(nodes, FHNParameters(), 0.02, rho0, mass=mass, linear_solver=solver)
     y0 = model.state(np.tanh((0.3 - x) / 0.1), 0.1 * y)
-    _, final, _ = IMEXStepper(0.05, "imex-ars222", linear_solver=solver).advance(
-        model, 0.0, y0, 2.0
-    )
+    _, final, _ = IMEXRungeKutta(0.05, "imex-ars222").advance(model, 0.0, y0, 2.0)
     fields = [to_global_order(comm, nodes.global_index, final[i]) for i in range(2)]
     return np.stack(fields) if fields[0] is not None else None
 

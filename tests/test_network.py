@@ -16,19 +16,18 @@ from fem_fhn.network import (
     default_radius,
     empirical_distance,
     initial_state,
-    make_network_integrator,
     place_particles,
     radius_for,
     sample_kinetic_state,
     sample_particles,
     short_range_graph,
 )
-from fem_fhn.network.integrators import StiffSolver, auto_ksp_rtol
 from fem_fhn.network.rng import normals, uniforms
+from fem_fhn.network.stiff import StiffSolver
 from fem_fhn.ordering import morton_order
 from fem_fhn.params import FHNParameters, ParameterError
 from fem_fhn.simulation import Simulation
-from fem_fhn.timestepping import make_integrator
+from fem_fhn.timestepping import auto_ksp_rtol, make_integrator
 
 PARAMS = FHNParameters(a=0.40415, b=0.8, tau=0.08)
 SELF = MPI.COMM_SELF
@@ -173,7 +172,7 @@ def test_uncoupled_neurons_follow_the_single_neuron_ode(nodes):
     for i in range(particles.n_owned):
         _, v, w = neuron.trajectory(PARAMS, y0[0, i], y0[1, i], 5.0, n_points=2)
         assert abs(y[0, i] - v[-1]) < 1e-8 and abs(y[1, i] - w[-1]) < 1e-8
-    _, y2, _ = make_network_integrator("imex-ars222", 0.01).advance(model, 0.0, y0, 5.0)
+    _, y2, _ = make_integrator("imex-ars222", 0.01).advance(model, 0.0, y0, 5.0)
     assert np.abs(y2 - y).max() < 1e-3  # second order, no stiff part
 
 
@@ -210,9 +209,7 @@ def test_imex_and_explicit_schemes_converge_at_their_order(coupled, scheme, orde
     _, model, y0, reference = coupled
     dts = [0.04, 0.02, 0.01]
     errors = [
-        np.abs(
-            make_network_integrator(scheme, dt).advance(model, 0.0, y0, 1.0)[1] - reference
-        ).max()
+        np.abs(make_integrator(scheme, dt).advance(model, 0.0, y0, 1.0)[1] - reference).max()
         for dt in dts
     ]
     rate = np.polyfit(np.log(dts), np.log(errors), 1)[0]
@@ -235,7 +232,7 @@ def stiff():
 @pytest.mark.parametrize("scheme", ["imex-euler", "imex-ars222", "imex-ssp2"])
 def test_stiff_limit_is_stable_at_fixed_dt_and_synchronises_neighbours(stiff, scheme):
     model, y0 = stiff
-    integrator = make_network_integrator(scheme, 0.05)
+    integrator = make_integrator(scheme, 0.05)
     _, y, steps = integrator.advance(model, 0.0, y0, 1.0)
     assert steps == 20  # Δt does not depend on ε = 1e-8
     assert np.all(np.isfinite(y)) and np.abs(y).max() < 2.0
@@ -254,9 +251,7 @@ def test_noise_is_reproducible_and_has_the_right_variance(nodes):
     model = NetworkFHN.from_particles(particles, PARAMS.replace(tau=0.0))
     y0 = initial_state(particles, 0.0, 0.0)
     runs = [
-        make_network_integrator("imex-euler", 1e-3, noise=0.5, seed=9).advance(model, 0.0, y0, 0.1)[
-            1
-        ]
+        make_integrator("imex-euler", 1e-3, noise=0.5, seed=9).advance(model, 0.0, y0, 0.1)[1]
         for _ in range(2)
     ]
     assert np.array_equal(runs[0], runs[1])
@@ -266,9 +261,9 @@ def test_noise_is_reproducible_and_has_the_right_variance(nodes):
 
 def test_integrator_names_are_checked():
     with pytest.raises(ParameterError, match="time.scheme"):
-        make_network_integrator("imex-bogus", 0.1)
+        make_integrator("imex-bogus", 0.1)
     with pytest.raises(ParameterError, match="network.noise"):
-        make_network_integrator("rk4", 0.1, noise=0.1)
+        make_integrator("rk4", 0.1, noise=0.1)
 
 
 # --------------------------------------------------------------------------- moments and output
@@ -321,14 +316,15 @@ def test_simulation_writes_mesh_fields_and_particle_files(nodes, tmp_path):
     particles = sample_particles(nodes, rho0, 400, seed=1)
     model = NetworkFHN.from_particles(particles, PARAMS, PSI, eps=0.01, radius=0.15)
     y0 = initial_state(particles, "tanh((x - 0.3)/0.1)", -0.3)
-    fields = FieldWriter(nodes, model.fields_of, model.fields, tmp_path, ("vtk",))
+    fields = FieldWriter(nodes, model.fields, tmp_path, ("vtk",))
     cloud = ParticleWriter(particles, tmp_path)
     sim = Simulation(
         model,
-        make_network_integrator("imex-ars222", 0.05),
+        make_integrator("imex-ars222", 0.05),
         np.linspace(0.0, 0.5, 3),
-        [fields, cloud],
+        [fields],
         progress=False,
+        model_outputs=[cloud],
     )
     y = sim.run(y0)
     fields.close()
@@ -367,8 +363,7 @@ def stiff_network():
     radius = radius_for(nodes, rho0, 2000)
     model = NetworkFHN.from_particles(particles, FHNParameters(), PSI, eps=1e-3, radius=radius)
     y0 = initial_state(particles, "sin(3*x)*cos(2*y)", "0.2*x - 0.1", spread=(0.1, 0.05), seed=4)
-    strict = make_network_integrator("imex-ars222", 0.05, ksp_rtol=1e-14)
-    strict.reorder = False
+    strict = network_integrator(model, "imex-ars222", 0.05, ksp_rtol=1e-14, reorder=False)
     return model, y0, strict.advance(model, 0.0, y0, 1.0)[1]
 
 
@@ -378,10 +373,11 @@ def test_morton_ordered_solves_equal_the_particle_ordered_strict_run(stiff_netwo
     model, y0, strict = stiff_network
     runs = {}
     for reorder in (False, True):
-        integrator = make_network_integrator("imex-ars222", 0.05, ksp_rtol=ksp_rtol)
-        integrator.reorder = reorder
+        integrator = network_integrator(
+            model, "imex-ars222", 0.05, ksp_rtol=ksp_rtol, reorder=reorder
+        )
         runs[reorder] = integrator.advance(model, 0.0, y0, 1.0)[1]
-    rtol = integrator.ksp_rtol
+    rtol = integrator.part.solver.ksp_rtol
     assert rtol == (auto_ksp_rtol(0.05, 2) if ksp_rtol == "auto" else ksp_rtol)
     assert np.abs(runs[True] - runs[False]).max() < 1e-12
     assert np.abs(runs[True] - strict).max() < max(10 * rtol, 1e-13)
@@ -391,5 +387,15 @@ def test_auto_ksp_rtol_follows_the_truncation_error():
     assert auto_ksp_rtol(0.05, 2) == pytest.approx(1e-3 * 0.05**3, rel=1e-15)
     assert auto_ksp_rtol(0.01, 1) == pytest.approx(1e-7, rel=1e-15)
     assert auto_ksp_rtol(1.0, 2) == 1e-6
+    particles = sample_particles(square(4), 1.0, 50, seed=1)
+    model = NetworkFHN.from_particles(particles, PARAMS, None, eps=0.01, radius=0.3)
     with pytest.raises(ParameterError, match="network.ksp_rtol = 'loose' is not allowed"):
-        make_network_integrator("imex-ars222", 0.05, ksp_rtol="loose")
+        network_integrator(model, "imex-ars222", 0.05, ksp_rtol="loose").advance(
+            model, 0.0, np.zeros((2, particles.n_owned)), 0.05
+        )
+
+
+def network_integrator(model, scheme, dt, ksp_rtol="auto", reorder=True, **options):
+    """An integrator for `model` whose implicit graph solves use this tolerance and order."""
+    model.ksp_rtol, model.reorder = ksp_rtol, reorder
+    return make_integrator(scheme, dt, **options)

@@ -64,12 +64,12 @@ def test_unknown_phase_and_decorator():
     [
         ("nonlocal", "rk4", "right-hand sides"),
         ("local", "imex-euler", "linear solves"),
-        ("kinetic", "rk4", "transport"),
+        ("kinetic", "ap-splitting", "transport"),
     ],
 )
 def test_run_reports_its_phases_and_a_profile(tmp_path, model, scheme, busy):
     config = tmp_path / "run.toml"
-    text = CONFIG.format(model="nonlocal" if model == "kinetic" else model, scheme=scheme)
+    text = CONFIG.format(model=model, scheme=scheme)
     if model == "kinetic":
         text = text.replace("dt = 0.05", "dt = 0.01") + "[kinetic]\neps = 0.01\nn_v = 16\nn_w = 8\n"
     config.write_text(text)

@@ -207,6 +207,8 @@ width = 1.5
 [initial]
 V = "1.0 if x < 3 else -0.69248"
 W = -0.36042
+[solver]
+model = "kinetic"
 [kinetic]
 eps = 1e-3
 n_v = 32
@@ -245,6 +247,8 @@ width = 0.1
 [initial]
 V = "1.0 if x < 0.2 else -0.69248"
 W = -0.36042
+[solver]
+model = "network"
 [network]
 n = 800
 eps = 1e-6

@@ -28,9 +28,9 @@ from mpi4py import MPI
 from fem_fhn import kernels as _kernels
 from fem_fhn.kinetic import diagnostics, initial, moments, relaxation, transport
 from fem_fhn.kinetic.grid import VelocityGrid, check_invariance
-from fem_fhn.macro.stimulus import total_current
 from fem_fhn.params import FHNParameters, ParameterError, require, require_finite
 from fem_fhn.profiling import phases
+from fem_fhn.reaction import FHNReaction, Reacting
 
 __all__ = ["BACKENDS", "KineticFHN"]
 
@@ -72,7 +72,7 @@ def negative_coupling(nodes, kernel, rho0: np.ndarray, comm) -> np.ndarray:
     return neg.apply(rho0)
 
 
-class KineticFHN:
+class KineticFHN(Reacting):
     """Kinetic FHN density on the owned nodes of a `NodalMesh` (module docstring).
 
     Args:
@@ -95,6 +95,7 @@ class KineticFHN:
     """
 
     fields = ("V", "W", "rho", "var_v", "var_w", *diagnostics.NODE_FIELDS)
+    parts = frozenset({"transport", "flow"})  # advanced by the AP splitting
 
     def __init__(
         self,
@@ -120,12 +121,12 @@ class KineticFHN:
         require(diffusion >= 0, "kinetic.diffusion", diffusion, "a velocity diffusion D >= 0")
         require(limiter in transport.LIMITERS, "kinetic.limiter", limiter, "'mc' or 'minmod'")
         require(backend in BACKENDS, "kinetic.backend", backend, "'numba' or 'numpy'")
-        self.nodes, self.params, self.op, self.grid = nodes, params, op, grid
+        self.nodes, self.op, self.grid = nodes, op, grid
+        self.fhn = FHNReaction(params, stimulus)
         self.eps = float(eps)
         self.diffusion = float(diffusion)
         self.limiter, self.backend = limiter, backend
         self.comm = op.comm
-        self.stimulus = stimulus
         self.rho0 = np.asarray(rho0, dtype=float)
         require(
             self.rho0.shape == (op.n_local,),
@@ -175,10 +176,6 @@ class KineticFHN:
     @property
     def constant_current(self) -> bool:
         return self.stimulus is None or getattr(self.stimulus, "_constant", None) is not None
-
-    def current(self, t: float) -> np.ndarray | float:
-        """I_ext(x, t) including the constant params.I_ext."""
-        return total_current(self.params.I_ext, self.stimulus, t)
 
     def current_range(self, t: float) -> tuple[float, float]:
         """Global (min, max) of the current at time t."""

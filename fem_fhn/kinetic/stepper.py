@@ -96,6 +96,7 @@ class APSplitting:
     relaxation: str = "auto"
     v_flux: str = "auto"
     last_drift_nodes: int = field(default=0, init=False)
+    fixed_step = True
 
     def __post_init__(self) -> None:
         ok = isinstance(self.dt, int | float) and math.isfinite(self.dt) and self.dt > 0
@@ -104,6 +105,12 @@ class APSplitting:
         _choice("kinetic.splitting", self.splitting, SPLITTINGS)
         _choice("kinetic.relaxation", self.relaxation, RELAXATION_MODES)
         _choice("kinetic.v_flux", self.v_flux, V_FLUXES)
+
+    @property
+    def splits_exactly(self) -> bool:
+        """Strang splitting merges the half relaxations of consecutive steps inside one
+        `advance`: an interval advanced in pieces does not repeat the same steps."""
+        return self.splitting != "strang"
 
     @property
     def macro_limit(self) -> str:

@@ -15,17 +15,16 @@ R_V = N(V) − W + I_ext evaluated at the nodes (interpolated into P1). The mass
 - "consistent": M_ij = ∫ ρ0 φ_j φ_i.
 
 W has no diffusion: its equation is solved node by node. State arrays have shape (2, n_owned) with
-the owned values, as in `NonlocalFHN`. The model holds no time step; `IMEXStepper`
-advances it with the diffusion implicit and the reaction explicit:
+the owned values, as in `NonlocalFHN`. In the standard form (`fem_fhn.standard_form`) the model
+provides the whole right-hand side ("rhs", for explicit schemes: stable only for dt ≲ h²/σ) and
+the split E(t, y) = (R_V, R_W), I(y) = (−M⁻¹ A V, 0) ("explicit" + "implicit") that the IMEX
+engine `fem_fhn.timestepping.IMEXRungeKutta` advances with the diffusion implicit, e.g.
+"imex-euler": (M + h A) V^{n+1} = M (V^n + h R_V^n), W^{n+1} = W^n + h R_W^n.
 
-- "imex-euler": (M + h A) V^{n+1} = M V^n + h M R_V^n, W^{n+1} = W^n + h R_W^n (order 1);
-- "imex-ars222": the L-stable, stiffly accurate IMEX Runge–Kutta method ARS(2,2,2) of Ascher,
-  Ruuth & Spiteri (1997), γ = 1 − 1/√2 (order 2); both implicit stages solve with M + γ h A.
-
-The implicit matrix S = M + γ h A is symmetric positive definite and constant while h is: it is
-assembled and factorised once per distinct γ h, and a step then costs one pair of triangular solves
-per implicit stage, vector operations and one mat-vec with A (nothing is assembled in the loop).
-The linear solver (`LINEAR_SOLVERS`):
+Every implicit stage solves S x = M r with S = M + c A, c = γ h, symmetric positive definite
+and constant while h is: it is assembled and factorised once per distinct c, and a step then
+costs one pair of triangular solves per implicit stage and vector operations (nothing is
+assembled in the loop). The linear solver (`LINEAR_SOLVERS`):
 
 - "cholesky" (default): PETSc's sparse Cholesky with nested-dissection ordering; on several ranks
   each rank factorises the whole matrix (PCREDUNDANT; the factor takes O(n log n) memory per
@@ -49,13 +48,13 @@ import ufl
 from mpi4py import MPI
 
 from fem_fhn._fenics import PETSc, fem
-from fem_fhn.macro.stimulus import Stimulus, total_current
+from fem_fhn.macro.stimulus import Stimulus
 from fem_fhn.mesh import NodalMesh
 from fem_fhn.params import FHNParameters, ParameterError, require
 from fem_fhn.profiling import phases
-from fem_fhn.timestepping import IMEX_SCHEMES as IMEX_TABLEAUX
+from fem_fhn.reaction import FHNReaction, Reacting
 
-__all__ = ["IMEX_SCHEMES", "LINEAR_SOLVERS", "MASS_KINDS", "IMEXStepper", "LocalFHN"]
+__all__ = ["LINEAR_SOLVERS", "MASS_KINDS", "DiffusionSolve", "LocalFHN"]
 
 MASS_KINDS = ("lumped", "consistent")
 LINEAR_SOLVERS = ("cholesky", "mumps", "cg")
@@ -106,7 +105,7 @@ def _solve(ksp, b, x, what: str) -> None:
         raise FloatingPointError(f"the {what} solve did not converge (PETSc KSP reason {reason})")
 
 
-class LocalFHN:
+class LocalFHN(Reacting):
     """∂_t V = (σ/ρ0) ∇·(ρ0² ∇V) + N(V) − W + I_ext,  ∂_t W = τ (V + a − b W)  (P1, no-flux).
 
     Args:
@@ -116,6 +115,8 @@ class LocalFHN:
         rho0: owned nodal values of ρ0 > 0, or a constant.
         stimulus: optional space–time current I_ext(x, t).
         mass: "lumped" or "consistent" (see the module docstring).
+        linear_solver: the implicit solve, one of `LINEAR_SOLVERS` (see the module docstring).
+        rtol: relative tolerance of the CG solves (linear_solver "cg" only).
 
     Attributes:
         mass_matrix: M (PETSc Mat, assembled).
@@ -123,6 +124,7 @@ class LocalFHN:
     """
 
     fields = ("V", "W")
+    parts = frozenset({"rhs", "explicit", "implicit"})
 
     def __init__(
         self,
@@ -132,11 +134,22 @@ class LocalFHN:
         rho0: np.ndarray | float = 1.0,
         stimulus: Stimulus | None = None,
         mass: str = "lumped",
+        linear_solver: str = "cholesky",
+        rtol: float = 1e-12,
     ):
         require(mass in MASS_KINDS, "mass", mass, f"one of {MASS_KINDS}")
+        require(
+            linear_solver in LINEAR_SOLVERS,
+            "solver.linear_solver",
+            linear_solver,
+            f"one of {LINEAR_SOLVERS}",
+        )
+        require(0 < rtol < 1, "rtol", rtol, "0 < rtol < 1")
+        self.linear_solver, self.rtol = linear_solver, float(rtol)
         ok = isinstance(sigma, int | float) and math.isfinite(sigma) and sigma >= 0
         require(ok, "sigma", sigma, "a finite diffusion coefficient >= 0")
-        self.nodes, self.params, self.sigma, self.stimulus = nodes, params, float(sigma), stimulus
+        self.nodes, self.sigma = nodes, float(sigma)
+        self.fhn = FHNReaction(params, stimulus)
         self.mass_kind = mass
         self.comm = nodes.comm
         self.rho0 = np.broadcast_to(np.asarray(rho0, dtype=float), (nodes.n_owned,)).copy()
@@ -169,16 +182,14 @@ class LocalFHN:
         """The local limit of the nonlocal model with kernel Ψ: σ = Ψ's second moment."""
         return cls(nodes, params, kernel.second_moment, rho0, **kwargs)
 
-    def current(self, t: float) -> np.ndarray | float:
-        """I_ext(x, t) including the constant params.I_ext."""
-        return total_current(self.params.I_ext, self.stimulus, t)
-
     @phases.timing("right-hand sides")
-    def reaction(self, t: float, y: np.ndarray) -> np.ndarray:
-        """The explicit part at the nodes: (N(V) − W + I_ext, τ (V + a − b W))."""
-        V, W = y
-        p = self.params
-        return np.stack([p.N(V) - W + self.current(t), p.recovery(V, W)])
+    def explicit(self, t: float, y: np.ndarray) -> np.ndarray:
+        """E(t, y): the reaction at the nodes, (N(V) − W + I_ext, τ (V + a − b W))."""
+        return self.fhn.rates(t, y[0], y[1])
+
+    def implicit_part(self, dt: float, order: int) -> DiffusionSolve:
+        """The diffusion's implicit solves (M + c A) x = M r for the IMEX engine."""
+        return DiffusionSolve(self)
 
     def diffusion(self, V: np.ndarray) -> np.ndarray:
         """−M⁻¹ A V: the P1 approximation of (σ/ρ0) ∇·(ρ0² ∇V) at the owned nodes."""
@@ -194,8 +205,8 @@ class LocalFHN:
         return -out.array.copy()
 
     def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
-        """dy/dt for explicit integrators (stable only for dt ≲ h²/σ: prefer `IMEXStepper`)."""
-        dy = self.reaction(t, y)
+        """dy/dt for explicit integrators (stable only for dt ≲ h²/σ: prefer an IMEX scheme)."""
+        dy = self.explicit(t, y)
         dy[0] += self.diffusion(y[0])
         return dy
 
@@ -206,135 +217,67 @@ class LocalFHN:
         return {"V": y[0], "W": y[1]}
 
     def max_stable_dt(self, v_max: float = 1.5) -> float:
-        """Step bound of the explicit reaction in `IMEXStepper`: 1/max(1, 3 v_max² − 1)."""
-        return 1.0 / max(1.0, 3.0 * v_max**2 - 1.0)
+        """Step bound of the explicit reaction in an IMEX scheme: 1/max(1, 3 v_max² − 1)."""
+        return 1.0 / FHNReaction.max_rate(v_max)
 
 
-#: IMEX pairs with an explicit first stage (the stepper below needs one): imex-euler, imex-ars222.
-IMEX_SCHEMES = {name: tab for name, tab in IMEX_TABLEAUX.items() if tab.a_imp[0][0] == 0.0}
+class DiffusionSolve:
+    """The local model's implicit part: x with (M + c A) x = M r (`fem_fhn.standard_form`).
 
+    S = M + c A is assembled and factorised (or its GAMG preconditioner set up) once per distinct
+    c and kept for the next steps with the same c (`cache_size` of them). With a lumped mass
+    M r is a vector product.
 
-class IMEXStepper:
-    """Advance a model with `mass_matrix`, `stiffness_matrix` and `reaction(t, y)`.
-
-    The model's equation is M dy_0/dt = −A y_0 + M R_0(t, y), dy_k/dt = R_k(t, y) (k ≥ 1): the
-    first component diffuses (implicit), every component reacts (explicit). Steps are equal and
-    ≤ dt up to each target time, like the explicit schemes of `fem_fhn.timestepping`; the linear
-    system M + γ h A is assembled and factorised (or its GAMG preconditioner set up) once per
-    distinct step size h, and kept for the next `advance` with the same h. A model with a lumped
-    mass (`mass_kind == "lumped"`, `mass_diagonal`) has M y computed as a vector product.
-
-    Args:
-        dt: largest step.
-        scheme: "imex-euler" (order 1) or "imex-ars222" (order 2), from
-            `fem_fhn.timestepping.IMEX_SCHEMES`.
-        rtol: relative tolerance of the CG solves (linear_solver "cg" only).
-        linear_solver: one of `LINEAR_SOLVERS` (see the module docstring).
+    Attributes:
+        linear_iterations: Krylov iterations so far (1 per solve for the direct solvers).
+        factorisations: matrices S set up so far.
     """
 
-    #: how many factorised matrices (distinct step sizes) are kept.
+    #: how many factorised matrices (distinct c) are kept.
     cache_size = 2
 
-    def __init__(
-        self,
-        dt: float,
-        scheme: str = "imex-ars222",
-        rtol: float = 1e-12,
-        linear_solver: str = "cholesky",
-    ):
-        require(dt > 0 and math.isfinite(dt), "time.dt", dt, "dt > 0")
-        allowed = f"one of {', '.join(IMEX_SCHEMES)}"
-        require(scheme in IMEX_SCHEMES, "time.scheme", scheme, allowed)
-        require(0 < rtol < 1, "rtol", rtol, "0 < rtol < 1")
-        require(
-            linear_solver in LINEAR_SOLVERS,
-            "solver.linear_solver",
-            linear_solver,
-            f"one of {LINEAR_SOLVERS}",
-        )
-        self.dt, self.scheme, self.rtol = float(dt), scheme, float(rtol)
-        self.linear_solver = linear_solver
-        self.tableau = IMEX_SCHEMES[scheme]
-        self.gamma = self.tableau.a_imp[-1][-1]
-        self._model = None
+    def __init__(self, model: LocalFHN):
+        self.model = model
         self._systems: list[tuple[float, object, object]] = []
-        self._ksp = None
+        self._vecs = [model.mass_matrix.createVecLeft() for _ in range(2)]
+        self._lumped = model.mass_diagonal if model.mass_kind == "lumped" else None
         self.linear_iterations = 0
         self.factorisations = 0
 
-    def _setup(self, model, h: float) -> None:
-        if self._model is not model:
-            self._model, self._systems = model, []
-            self._vecs = [model.mass_matrix.createVecLeft() for _ in range(2)]
-            lumped = getattr(model, "mass_kind", None) == "lumped"
-            self._lumped = model.mass_diagonal if lumped else None
+    def _ksp(self, c: float):
         for system in self._systems:
-            if abs(h - system[0]) <= 1e-12 * h:
-                self._ksp = system[2]
-                return
+            if abs(c - system[0]) <= 1e-12 * c:
+                return system[2]
+        model = self.model
         S = model.mass_matrix.copy()
-        S.axpy(
-            self.gamma * h,
-            model.stiffness_matrix,
-            structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN,
-        )
-        if self.linear_solver == "cg":
-            ksp = _solver(model.comm, S, "gamg", self.rtol, "fem_fhn_imex_")
+        S.axpy(c, model.stiffness_matrix, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
+        if model.linear_solver == "cg":
+            ksp = _solver(model.comm, S, "gamg", model.rtol, "fem_fhn_imex_")
         else:
-            ksp = _factorisation(model.comm, S, self.linear_solver, "fem_fhn_imex_")
+            ksp = _factorisation(model.comm, S, model.linear_solver, "fem_fhn_imex_")
         self.factorisations += 1
-        self._systems = [(h, S, ksp), *self._systems][: self.cache_size]
-        self._ksp = ksp
+        self._systems = [(c, S, ksp), *self._systems][: self.cache_size]
+        return ksp
 
-    def _mass_times(self, model, v: np.ndarray) -> np.ndarray:
-        """M v (owned values)."""
-        if self._lumped is not None:
-            return self._lumped * v
-        return self._product(model.mass_matrix, v)
-
-    def _product(self, matrix, v: np.ndarray) -> np.ndarray:
-        x, out = self._vecs
-        x.array[:] = v
-        matrix.mult(x, out)
-        return out.array.copy()
-
-    def n_steps(self, t: float, t_target: float) -> int:
-        return max(1, math.ceil((t_target - t) / self.dt * (1 - 1e-12)))
-
-    def advance(self, model, t: float, y: np.ndarray, t_target: float):
-        """Equal steps from t to t_target; returns (t_target, y, number of steps)."""
-        n = self.n_steps(t, t_target)
-        h = (t_target - t) / n
-        self._setup(model, h)
-        for i in range(n):
-            y = self.step(model, t + i * h, y, h)
-        return t_target, y, n
-
-    def step(self, model, t: float, y: np.ndarray, h: float) -> np.ndarray:
-        """One IMEX step of size h (factorises M + γ h A when h is new)."""
-        self._setup(model, h)
-        tab = self.tableau
+    def solve(self, r: np.ndarray, c: float, guess: np.ndarray | None = None) -> np.ndarray:
+        ksp = self._ksp(c)
         x, b = self._vecs
-        My = self._mass_times(model, y[0])
-        stages, R, MR, AU = [np.asarray(y, dtype=float)], [], [], []
-        for i in range(1, tab.stages):
-            previous = stages[i - 1]
-            R.append(model.reaction(t + tab.c_exp[i - 1] * h, previous))
-            MR.append(self._mass_times(model, R[-1][0]))
-            needed = any(row[i - 1] for row in tab.a_imp[i:])
-            AU.append(self._product(model.stiffness_matrix, previous[0]) if needed else None)
-            rhs = My.copy()
-            U = np.array(y, dtype=float)
-            for j in range(i):
-                if tab.a_exp[i][j]:
-                    rhs += (h * tab.a_exp[i][j]) * MR[j]
-                    U[1:] += (h * tab.a_exp[i][j]) * R[j][1:]
-                if tab.a_imp[i][j]:
-                    rhs -= (h * tab.a_imp[i][j]) * AU[j]
-            b.array[:] = rhs
-            x.array[:] = previous[0]
-            _solve(self._ksp, b, x, "IMEX diffusion")
-            self.linear_iterations += self._ksp.getIterationNumber()
-            U[0] = x.array
-            stages.append(U)
-        return stages[-1]
+        if self._lumped is not None:
+            b.array[:] = self._lumped * r
+        else:
+            x.array[:] = r
+            self.model.mass_matrix.mult(x, b)
+        x.array[:] = r if guess is None else guess
+        _solve(ksp, b, x, "IMEX diffusion")
+        self.linear_iterations += ksp.getIterationNumber()
+        return x.array.copy()
+
+    def apply(self, v: np.ndarray) -> np.ndarray:
+        return self.model.diffusion(v)
+
+    def info(self) -> dict:
+        return {
+            "linear_solver": self.model.linear_solver,
+            "linear_iterations": self.linear_iterations,
+            "factorisations": self.factorisations,
+        }

@@ -18,13 +18,14 @@ from __future__ import annotations
 import numpy as np
 from mpi4py import MPI
 
-from fem_fhn.macro.stimulus import Stimulus, total_current
+from fem_fhn.macro.stimulus import Stimulus
 from fem_fhn.nonlocal_ import NonlocalLaplacian
 from fem_fhn.params import FHNParameters
 from fem_fhn.profiling import phases
+from fem_fhn.reaction import FHNReaction, Reacting
 
 
-class NonlocalFHN:
+class NonlocalFHN(Reacting):
     """∂_t V = L_ρ0(V) + N(V) − W + I_ext,  ∂_t W = τ (V + a − b W)  on the owned nodes.
 
     Args:
@@ -34,6 +35,7 @@ class NonlocalFHN:
     """
 
     fields = ("V", "W")
+    parts = frozenset({"rhs"})
 
     def __init__(
         self,
@@ -42,22 +44,14 @@ class NonlocalFHN:
         stimulus: Stimulus | None = None,
     ):
         self.laplacian = laplacian
-        self.params = params
-        self.stimulus = stimulus
+        self.fhn = FHNReaction(params, stimulus)
         self.comm = laplacian.op.comm
         self.rho0 = laplacian.rho0
 
-    def current(self, t: float) -> np.ndarray | float:
-        """I_ext(x, t) including the constant params.I_ext."""
-        return total_current(self.params.I_ext, self.stimulus, t)
-
     @phases.timing("right-hand sides")
     def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
-        V, W = y
-        p = self.params
-        dy = np.empty_like(y)
-        dy[0] = self.laplacian(V) + p.N(V) - W + self.current(t)
-        dy[1] = p.recovery(V, W)
+        dy = self.fhn.rates(t, y[0], y[1])
+        dy[0] += self.laplacian(y[0])
         return dy
 
     def state(self, V: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -70,13 +64,13 @@ class NonlocalFHN:
         """Explicit-RK step bound: 1 / (2 max K|Ψ|ρ0 + max|N'|) (for |V| ≤ v_max)."""
         local = float(np.max(np.abs(self.laplacian.K_rho0), initial=0.0))
         coupling = self.comm.allreduce(local, op=MPI.MAX)
-        return 1.0 / (2.0 * coupling + max(1.0, 3.0 * v_max**2 - 1.0))
+        return 1.0 / (2.0 * coupling + FHNReaction.max_rate(v_max))
 
 
 class WeightedNonlocalFHN(NonlocalFHN):
     """The same system for Z = (ρ0 V, ρ0 W), well defined where ρ0 = 0 (Z stays 0 there)."""
 
-    fields = ("rho0V", "rho0W")
+    fields = ("V", "W")  # `fields_of` returns V and W; the state holds ρ0 V and ρ0 W
 
     def __init__(self, laplacian, params, stimulus=None):
         super().__init__(laplacian, params, stimulus)

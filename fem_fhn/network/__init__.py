@@ -4,24 +4,17 @@
     model = NetworkFHN.from_particles(particles, params, psi, eps=1e-3,
                                       radius=radius_for(nodes, rho0, 10_000))
     y0 = initial_state(particles, "tanh(x/0.1)", -0.3, spread=(0.05, 0.0), seed=2)
-    t, y, n = make_network_integrator("imex-ars222", dt=0.05).advance(model, 0.0, y0, 10.0)
+    t, y, n = make_integrator("imex-ars222", dt=0.05).advance(model, 0.0, y0, 10.0)
     model.fields_of(y)          # empirical V, W, ρ on the mesh nodes
 
 Modules: `sampling` (positions, MPI distribution, initial states, the r(n) rule), `graph`
-(short-range neighbour graph and its Laplacian), `model` (right-hand side and its IMEX split),
-`integrators` (IMEX Runge–Kutta with PETSc CG for the stiff graph term, noise), `moments`
+(short-range neighbour graph and its Laplacian), `model` (right-hand side and its IMEX split;
+`fem_fhn.timestepping.make_integrator` advances it), `stiff` (PETSc CG for the stiff graph
+term), `moments`
 (particle → mesh deposit, distances, particle files), `rng` (counter-based random numbers).
 """
 
 from fem_fhn.network.graph import ShortRangeGraph, short_range_graph
-from fem_fhn.network.integrators import (
-    IMEX_SCHEMES,
-    IMEXARS222,
-    IMEXSSP2,
-    IMEXEuler,
-    IMEXRungeKutta,
-    make_network_integrator,
-)
 from fem_fhn.network.model import NetworkFHN
 from fem_fhn.network.moments import ParticleMoments, ParticleWriter, empirical_distance
 from fem_fhn.network.sampling import (
@@ -35,11 +28,6 @@ from fem_fhn.network.sampling import (
 )
 
 __all__ = [
-    "IMEXARS222",
-    "IMEX_SCHEMES",
-    "IMEXEuler",
-    "IMEXRungeKutta",
-    "IMEXSSP2",
     "NetworkFHN",
     "ParticleMoments",
     "ParticleWriter",
@@ -48,7 +36,6 @@ __all__ = [
     "default_radius",
     "empirical_distance",
     "initial_state",
-    "make_network_integrator",
     "place_particles",
     "radius_for",
     "sample_kinetic_state",

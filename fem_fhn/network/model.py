@@ -33,18 +33,21 @@ import math
 import numpy as np
 from mpi4py import MPI
 
-from fem_fhn.macro.stimulus import Stimulus, total_current
+from fem_fhn.macro.stimulus import Stimulus
 from fem_fhn.network.graph import ShortRangeGraph, short_range_graph
 from fem_fhn.network.moments import ParticleMoments
 from fem_fhn.network.sampling import Particles
+from fem_fhn.network.stiff import StiffSolver
 from fem_fhn.nonlocal_ import make_operator
 from fem_fhn.params import FHNParameters, require
 from fem_fhn.profiling import phases
+from fem_fhn.reaction import FHNReaction, Reacting
+from fem_fhn.timestepping import auto_ksp_rtol
 
 __all__ = ["NetworkFHN"]
 
 
-class NetworkFHN:
+class NetworkFHN(Reacting):
     """The network v' = N(v) − w + I_ext − Σ_j Φ_ij ω_j (v_i − v_j), w' = τ(v + a − b w).
 
     Args:
@@ -62,6 +65,7 @@ class NetworkFHN:
     """
 
     fields = ("V", "W", "rho")
+    parts = frozenset({"rhs", "explicit", "implicit"})
 
     def __init__(
         self,
@@ -81,7 +85,6 @@ class NetworkFHN:
         self.positions = np.asarray(positions, dtype=float)
         self.global_id = np.asarray(global_id, dtype=np.int64)
         self.n_owned = self.positions.shape[0]
-        self.params = params
         self.op = long_range_op
         self.graph = short_graph if math.isfinite(eps) else None
         self.eps = float(eps)
@@ -98,8 +101,10 @@ class NetworkFHN:
         )
         if stimulus is not None and not isinstance(stimulus, Stimulus):
             stimulus = Stimulus(stimulus, self.positions)
-        self.stimulus = stimulus
+        self.fhn = FHNReaction(params, stimulus)
         self.moments = moments
+        self.ksp_rtol: float | str = "auto"  # of the implicit graph solves (`implicit_part`)
+        self.reorder = True  # store the implicit matrix in the graph's Morton order
         self.K1 = None if long_range_op is None else long_range_op.apply(np.ones(self.n_owned))
 
     @classmethod
@@ -139,10 +144,6 @@ class NetworkFHN:
 
     # ------------------------------------------------------------------ right-hand side
 
-    def current(self, t: float) -> np.ndarray | float:
-        """I_ext(x_i, t) including the constant params.I_ext."""
-        return total_current(self.params.I_ext, self.stimulus, t)
-
     def long_range(self, v: np.ndarray) -> np.ndarray:
         """Σ_j Ψ(x_i − x_j) ω_j (v_i − v_j) = v_i (K1)_i − (K v)_i (zero without Ψ)."""
         if self.op is None:
@@ -158,18 +159,21 @@ class NetworkFHN:
     @phases.timing("right-hand sides")
     def explicit(self, t: float, y: np.ndarray) -> np.ndarray:
         """E(t, y) = (N(v) − w + I_ext − (v K1 − K v), τ (v + a − b w))."""
-        v, w = y
-        p = self.params
-        dy = np.empty_like(y)
-        dy[0] = p.N(v) - w + self.current(t) - self.long_range(v)
-        dy[1] = p.recovery(v, w)
+        dy = self.fhn.rates(t, y[0], y[1])
+        dy[0] -= self.long_range(y[0])
         return dy
 
-    def implicit(self, y: np.ndarray) -> np.ndarray:
-        """I(y) = (−(1/ε) L v, 0)."""
-        dy = np.zeros_like(y)
-        dy[0] = -self.short_range(y[0])
-        return dy
+    def implicit_part(self, dt: float, order: int) -> GraphSolve | None:
+        """The short-range term's implicit solves (I + (c/ε) L) v = r (None without a graph);
+        `ksp_rtol` "auto" is tied to the step's accuracy (`auto_ksp_rtol(dt, order)`)."""
+        given = self.ksp_rtol
+        ok = given == "auto" or (isinstance(given, int | float) and 0 < given < 1)
+        require(ok, "network.ksp_rtol", given, '0 < ksp_rtol < 1 or "auto"')
+        if self.graph is None:
+            return None
+        rtol = auto_ksp_rtol(dt, order) if given == "auto" else float(given)
+        solver = StiffSolver(self.graph, rtol, reorder=self.reorder)
+        return GraphSolve(solver, self.graph, self.eps)
 
     @phases.timing("right-hand sides")
     def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
@@ -204,7 +208,7 @@ class NetworkFHN:
         Like `NonlocalFHN.max_stable_dt`, plus the graph term for explicit schemes;
         IMEX schemes (`implicit_short_range=True`) do not depend on ε.
         """
-        rate = max(1.0, 3.0 * v_max**2 - 1.0)
+        rate = FHNReaction.max_rate(v_max)
         if self.K1 is not None:
             local = float(np.max(np.abs(self.K1), initial=0.0))
             rate += 2.0 * self.comm.allreduce(local, op=MPI.MAX)
@@ -220,3 +224,19 @@ class NetworkFHN:
             "long_range": None if self.op is None else self.op.info(),
             "short_range": None if self.graph is None else self.graph.info(),
         }
+
+
+class GraphSolve:
+    """The network's implicit part (`fem_fhn.standard_form.ImplicitPart`): M = I, L = (1/ε) L_χ."""
+
+    def __init__(self, solver: StiffSolver, graph: ShortRangeGraph, eps: float):
+        self.solver, self.graph, self.eps = solver, graph, eps
+
+    def solve(self, r: np.ndarray, c: float, guess: np.ndarray | None = None) -> np.ndarray:
+        return self.solver.solve(r, c / self.eps, guess)
+
+    def apply(self, v: np.ndarray) -> np.ndarray:
+        return -self.graph.laplacian(v) / self.eps
+
+    def info(self) -> dict:
+        return {"ksp_iterations": self.solver.iterations, "ksp_solves": self.solver.solves}
