@@ -10,7 +10,8 @@ linear elements) with two physical groups:
 
 so ``dolfinx.io.gmsh.read_from_msh(path, comm, 0, gdim=dim)`` returns the mesh together with
 its cell tags and facet tags. Coarse meshes of all domains are committed next to the modules
-(:func:`bundled_path`); :func:`regenerate_bundled` rebuilds them.
+(:func:`bundled_path`); :func:`regenerate_bundled` rebuilds them. The modules and meshes live in
+the top-level ``meshes/`` folder of the repository, which is installed as ``fem_fhn.meshes``.
 
 Every domain module also runs as a script, e.g.
 ``python -m fem_fhn.meshes.folded --h 0.03 --out folded.msh``.
@@ -216,7 +217,7 @@ def generate(
 
 
 def bundled_path(name: str) -> Path:
-    """Return the committed coarse mesh ``fem_fhn/meshes/<name>.msh``.
+    """Return the committed coarse mesh ``<name>.msh`` next to the domain modules.
 
     Args:
         name: Domain name (see :func:`names`).
