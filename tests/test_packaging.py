@@ -21,7 +21,7 @@ from fem_fhn import meshes
 from fem_fhn.mesh import load_mesh
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "README.md", "fem_fhn", "meshes")
+SOURCES = ("pyproject.toml", "README.md", "MANIFEST.in", "fem_fhn", "meshes")
 NODES_SCRIPT = """
 import json, fem_fhn, fem_fhn.meshes as m
 from mpi4py import MPI
@@ -52,13 +52,23 @@ def source(tmp_path_factory) -> Path:
     return src
 
 
-@pytest.fixture(scope="module")
-def wheel(source, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
+def _build_wheel(what: Path, out: Path) -> Path:
+    """`pip wheel` of a source tree or a source distribution, without fetching anything."""
     pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
-    _run([*pip, "-w", str(out), str(source)], cwd=source)
+    _run([*pip, "-w", str(out), str(what)], cwd=out)
     (built,) = out.glob("fem_fhn-*.whl")
     return built
+
+
+def _contents(wheel: Path) -> dict[str, bytes]:
+    """The files of a wheel, without its metadata folder."""
+    with zipfile.ZipFile(wheel) as archive:
+        return {n: archive.read(n) for n in archive.namelist() if ".dist-info/" not in n}
+
+
+@pytest.fixture(scope="module")
+def wheel(source, tmp_path_factory) -> Path:
+    return _build_wheel(source, tmp_path_factory.mktemp("wheel"))
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +92,7 @@ def test_checkout_imports_the_top_level_folder() -> None:
 
 
 def test_wheel_holds_every_domain_script_and_mesh(wheel) -> None:
-    with zipfile.ZipFile(wheel) as archive:
-        files = {name: archive.read(name) for name in archive.namelist()}
+    files = _contents(wheel)
     for name in meshes.names():
         for suffix in (".py", ".msh"):
             packed = files[f"fem_fhn/meshes/{name}{suffix}"]
@@ -91,6 +100,17 @@ def test_wheel_holds_every_domain_script_and_mesh(wheel) -> None:
     # the registry itself is installed; the checkout's stand-in and a top-level `meshes` are not
     assert files["fem_fhn/meshes/__init__.py"] == (ROOT / "meshes" / "__init__.py").read_bytes()
     assert not [name for name in files if name.startswith("meshes/")]
+
+
+def test_wheel_from_the_source_distribution_is_the_same(source, wheel, tmp_path) -> None:
+    """An install from the sdist: it keeps what package discovery needs (MANIFEST.in), so the
+    wheel built from it holds the same files, byte for byte, as the one built from the tree."""
+    code = f"from setuptools import build_meta; build_meta.build_sdist({str(tmp_path)!r})"
+    _run([sys.executable, "-c", code], cwd=source)
+    (sdist,) = tmp_path.glob("fem_fhn-*.tar.gz")
+    out = tmp_path / "wheel"
+    out.mkdir()
+    assert _contents(_build_wheel(sdist, out)) == _contents(wheel)
 
 
 def test_bundled_domains_load_from_the_wheel_as_from_the_checkout(site, tmp_path) -> None:
