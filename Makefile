@@ -51,8 +51,8 @@ docs: $(STAMP)
 	@echo "documentation: docs/_build/html/index.html"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check fem_fhn tests benchmarks demos
-	$(VENV)/bin/ruff format --check fem_fhn tests benchmarks demos
+	$(VENV)/bin/ruff check fem_fhn meshes tests benchmarks demos
+	$(VENV)/bin/ruff format --check fem_fhn meshes tests benchmarks demos
 
 clean:
 	rm -rf $(VENV) out .pytest_cache docs/_build docs/_generated

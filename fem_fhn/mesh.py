@@ -200,10 +200,12 @@ def load_mesh(
     The geometric dimension is the mesh's topological dimension (1, 2 or 3): a mesh whose nodes
     need more coordinates (a surface in 3D) is refused with `MeshError`, never flattened.
     """
+    from fem_fhn import meshes
+
     comm = MPI.COMM_WORLD if comm is None else comm
     path = resolve_mesh_source(source)
     if h is not None:
-        if path.parent != Path(__file__).parent / "meshes":
+        if str(source) not in meshes.names():
             raise MeshError(f"mesh.h = {h!r} applies to bundled domains only, not {str(source)!r}")
         mesh = _generated(str(source), h, comm)
     elif path.suffix == ".msh":

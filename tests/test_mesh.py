@@ -79,6 +79,14 @@ def test_mesh_errors(tmp_path):
         load_mesh(tmp_path / "junk.msh", MPI.COMM_SELF)
 
 
+def test_mesh_size_applies_to_bundled_domain_names_only():
+    """`h` regenerates a bundled domain by name ([0, 10] at h = 1: 11 nodes); a file path, even
+    the bundled file itself, is read as it is and refuses `h`."""
+    assert load_mesh("interval", MPI.COMM_SELF, h=1.0).topology.index_map(0).size_global == 11
+    with pytest.raises(MeshError, match="applies to bundled domains only"):
+        load_mesh(meshes.bundled_path("interval"), MPI.COMM_SELF, h=1.0)
+
+
 def test_mesh_without_physical_groups_is_refused(tmp_path):
     import gmsh
 
