@@ -260,7 +260,7 @@ def format_table(columns: Sequence[Column], rows: Iterable[dict]) -> str:
 
     header = [name for name, _, _ in columns]
     body = [[cell(row, key, fmt) for _, key, fmt in columns] for row in rows]
-    widths = [max(len(h), *(len(cells[i]) for cells in body)) for i, h in enumerate(header)]
+    widths = [max([len(h), *(len(cells[i]) for cells in body)]) for i, h in enumerate(header)]
 
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True)) + " |"
