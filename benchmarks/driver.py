@@ -247,6 +247,29 @@ def sampled_error(targets, approx, sources, strengths, kernel) -> tuple[float, f
     return err, scale
 
 
+def measure_operator(
+    build: Callable[[], Any], points, weights, kernel, u, rng, repeat: int, tol: float
+) -> tuple[Any, dict[str, Any]]:
+    """Build an operator K̃ for (K u)_i = Σ_j Ψ(|x_i − x_j|) w_j u_j in this process and measure
+    it: build_s; apply_s, the median of `repeat` applies after a warm-up (all in apply_s_all);
+    error_over_tol, the :func:`sampled_error` ratio on 64 rows drawn from `rng`, over `tol`;
+    peak_mb of the process. Returns (operator, measures)."""
+    start = time.perf_counter()
+    op = build()
+    build_s = time.perf_counter() - start
+    approx = op.apply(u)
+    times = timed(lambda: op.apply(u), repeat).wall
+    rows = rng.choice(len(weights), size=min(64, len(weights)), replace=False)
+    err, scale = sampled_error(points[rows], approx[rows], points, weights * u, kernel)
+    return op, {
+        "build_s": build_s,
+        "apply_s": median(times),
+        "apply_s_all": times,
+        "error_over_tol": err / (tol * scale),
+        "peak_mb": peak_mb(),
+    }
+
+
 # --------------------------------------------------------------------------- report
 
 
