@@ -90,16 +90,11 @@ def run_case(name: str, n: int, repeat: int) -> dict:
     psi = kernels.make_kernel({**spec, "dim": 2})
     rng = np.random.default_rng(1)
     u = rng.standard_normal(len(w))
-    _, measured = driver.measure_operator(
-        lambda: make_operator(x, w, psi, method=method, comm=MPI.COMM_SELF, tol=TOL),
-        x,
-        w,
-        psi,
-        u,
-        rng,
-        repeat,
-        TOL,
-    )
+
+    def build():
+        return make_operator(x, w, psi, method=method, comm=MPI.COMM_SELF, tol=TOL)
+
+    _, measured = driver.measure_operator(build, x, w, psi, u, rng, repeat, TOL)
     return {"case": name, "method": method, "kernel": spec, "n": len(w), **measured}
 
 
