@@ -33,22 +33,14 @@ RAM. The default run takes under a minute on 2 cores.
 
 from __future__ import annotations
 
-import os
+import sys
+import time
+from pathlib import Path
 
-# one BLAS/OpenMP thread per rank: must be set before numpy is imported
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["OMP_NUM_THREADS"] = "1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import driver  # noqa: E402
 
-import argparse  # noqa: E402
-import datetime  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import resource  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+driver.one_thread(force=True)  # one BLAS/OpenMP thread per rank: before numpy is imported
 
 import numpy as np  # noqa: E402
 
@@ -58,8 +50,6 @@ WARMUP = 2
 SEED = 20240611
 KERNEL_WIDTH = 0.1
 TARGET_RATIO = 1.3
-JSON_MARKER = "BENCH_DENSE_JSON "
-RESULTS = Path(__file__).resolve().parent / "results" / "bench_dense.json"
 
 COLUMNS = [
     ("N", "n_global", "{:d}"),
@@ -87,13 +77,8 @@ def _problem(n_global: int, rank: int, size: int):
     return points[own].copy(), weights[own].copy(), u[own].copy()
 
 
-def _max_rss_mb() -> float:
-    """High-water resident set size of this process in MB (ru_maxrss is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
-
-
 def run_case(n_global: int, repeat: int) -> None:
-    """Build the dense operator for `n_global` points, time it, print one JSON line on rank 0."""
+    """Build the dense operator for `n_global` points, time it, emit one record on rank 0."""
     from mpi4py import MPI
 
     from fem_fhn.kernels import Gaussian
@@ -103,7 +88,7 @@ def run_case(n_global: int, repeat: int) -> None:
     comm = MPI.COMM_WORLD
     points, weights, u = _problem(n_global, comm.rank, comm.size)
     kernel = Gaussian(width=KERNEL_WIDTH, dim=2)
-    rss_before_mb = comm.allreduce(_max_rss_mb(), op=MPI.MAX)
+    rss_before_mb = driver.peak_mb(comm)
 
     op = make_operator(points, weights, kernel, method="dense", comm=comm)
     info = op.info()  # collective
@@ -117,85 +102,45 @@ def run_case(n_global: int, repeat: int) -> None:
     diff = np.max(np.abs(op.apply(u) - bare(u)), initial=0.0)
     diff = comm.allreduce(float(diff), op=MPI.MAX)
 
-    n_total = WARMUP + repeat
-    t_apply = np.empty(n_total)
-    t_bare = np.empty(n_total)
-    for k in range(n_total):
-        # interleaved, alternating which goes first, so drifts of a noisy machine hit both alike
-        for which in (0, 1) if k % 2 == 0 else (1, 0):
-            comm.Barrier()
-            t0 = time.perf_counter()
-            if which == 0:
-                op.apply(u)
-            else:
-                bare(u)
-            (t_apply if which == 0 else t_bare)[k] = time.perf_counter() - t0
-    comm.Allreduce(MPI.IN_PLACE, t_apply, op=MPI.MAX)
-    comm.Allreduce(MPI.IN_PLACE, t_bare, op=MPI.MAX)
-    apply_s = float(np.median(t_apply[WARMUP:]))
-    bare_s = float(np.median(t_bare[WARMUP:]))
+    # interleaved, alternating which goes first, so drifts of a noisy machine hit both alike
+    calls = {"apply": lambda: op.apply(u), "bare": lambda: bare(u)}
+    times = driver.rounds(calls, repeat, WARMUP, comm, alternate=True)
+    apply_s = driver.median(times["apply"].wall)
+    bare_s = driver.median(times["bare"].wall)
 
-    peak_mb = comm.allreduce(_max_rss_mb(), op=MPI.MAX)
     block_mb = comm.allreduce(8 * op.n_local * op.n_global / 1e6, op=MPI.MAX)
-    if comm.rank == 0:
-        result = {
-            "n_global": int(op.n_global),
-            "ranks": comm.size,
-            "n_local_max": int(counts.max()),
-            "build_s": float(info["build_time_s"]),
-            "apply_ms": 1e3 * apply_s,
-            "bare_ms": 1e3 * bare_s,
-            "ratio": apply_s / bare_s,
-            "apply_ms_all": (1e3 * t_apply[WARMUP:]).tolist(),
-            "bare_ms_all": (1e3 * t_bare[WARMUP:]).tolist(),
-            "repeat": repeat,
-            "warmup": WARMUP,
-            "peak_rss_mb_per_rank": peak_mb,
-            "rss_before_build_mb_per_rank": rss_before_mb,
-            "block_mb_per_rank": block_mb,
-            "info_memory_bytes_per_rank_max": int(info["memory_bytes_per_rank_max"]),
-            "max_abs_diff_apply_vs_bare": diff,
-            "mpi_library": MPI.Get_library_version().splitlines()[0].strip(),
-        }
-        print(JSON_MARKER + json.dumps(result), flush=True)
+    result = {
+        "n_global": int(op.n_global),
+        "ranks": comm.size,
+        "n_local_max": int(counts.max()),
+        "build_s": float(info["build_time_s"]),
+        "apply_ms": 1e3 * apply_s,
+        "bare_ms": 1e3 * bare_s,
+        "ratio": apply_s / bare_s,
+        "apply_ms_all": [1e3 * t for t in times["apply"].wall],
+        "bare_ms_all": [1e3 * t for t in times["bare"].wall],
+        "repeat": repeat,
+        "warmup": WARMUP,
+        "peak_rss_mb_per_rank": driver.peak_mb(comm),
+        "rss_before_build_mb_per_rank": rss_before_mb,
+        "block_mb_per_rank": block_mb,
+        "info_memory_bytes_per_rank_max": int(info["memory_bytes_per_rank_max"]),
+        "max_abs_diff_apply_vs_bare": diff,
+        "mpi_library": MPI.Get_library_version().splitlines()[0].strip(),
+    }
+    driver.emit(result, comm)
 
 
 # --------------------------------------------------------------------------- driver (serial)
 
 
-def _mpirun() -> str:
-    mpirun = Path(sys.executable).parent / "mpirun"
-    if not mpirun.exists():
-        sys.exit(f"mpirun not found next to {sys.executable}")
-    return str(mpirun)
-
-
 def _launch(n_global: int, ranks: int, repeat: int) -> dict:
-    cmd = [_mpirun(), "-n", str(ranks), sys.executable, str(Path(__file__).resolve())]
-    cmd += ["--case", str(n_global), "--repeat", str(repeat)]
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(JSON_MARKER)]
-    if proc.returncode != 0 or len(lines) != 1:
-        sys.exit(
-            f"case N = {n_global} on {ranks} rank(s) failed (exit {proc.returncode}):\n"
-            f"{' '.join(cmd)}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
-        )
-    result = json.loads(lines[0][len(JSON_MARKER) :])
-    result["command"] = " ".join(cmd)
-    return result
-
-
-def format_table(results: list[dict]) -> str:
-    """Fixed-width table of the cases (Markdown-compatible)."""
-    header = [name for name, _, _ in COLUMNS]
-    rows = [[fmt.format(r[key]) for _, key, fmt in COLUMNS] for r in results]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-    lines = ["| " + " | ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)) + " |"]
-    lines.append("|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|")
-    for row in rows:
-        lines.append("| " + " | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) + " |")
-    return "\n".join(lines)
+    args = ["--case", str(n_global), "--repeat", str(repeat)]
+    try:
+        launched = driver.launch(__file__, args, ranks=ranks)
+    except driver.CaseFailed as err:
+        sys.exit(f"case N = {n_global} on {ranks} rank(s) {err}")
+    return {**launched.record, "command": launched.command}
 
 
 def run_driver(sizes: list[int], ranks_list: list[int], repeat: int, output: Path) -> None:
@@ -208,7 +153,7 @@ def run_driver(sizes: list[int], ranks_list: list[int], repeat: int, output: Pat
             results.append(_launch(n_global, ranks, repeat))
             print(f"{time.perf_counter() - t0:.1f} s", flush=True)
     print()
-    print(format_table(results))
+    print(driver.format_table(COLUMNS, results))
     failing = [r for r in results if r["ratio"] > TARGET_RATIO]
     if failing:
         cases = ", ".join(f"N={r['n_global']}/{r['ranks']}r" for r in failing)
@@ -217,12 +162,7 @@ def run_driver(sizes: list[int], ranks_list: list[int], repeat: int, output: Pat
         print(f"\ntarget apply <= {TARGET_RATIO} x bare met for every case")
     meta = {
         "benchmark": "bench_dense",
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "hostname": socket.gethostname(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        **driver.machine_info(),
         "kernel": f"fem_fhn.kernels.Gaussian(width={KERNEL_WIDTH}, dim=2)",
         "seed": SEED,
         "threads_per_rank": 1,
@@ -230,23 +170,18 @@ def run_driver(sizes: list[int], ranks_list: list[int], repeat: int, output: Pat
         "target_met": not failing,
         "total_time_s": time.perf_counter() - start,
     }
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"metadata": meta, "cases": results}, indent=2) + "\n")
-    print(f"wrote {output}")
+    driver.write_json(output, {"metadata": meta, "cases": results})
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = driver.make_parser(__doc__, "bench_dense")
     parser.add_argument("--sizes", type=int, nargs="+", default=DEFAULT_SIZES, help="values of N")
     parser.add_argument("--ranks", type=int, nargs="+", default=DEFAULT_RANKS, help="MPI ranks")
     parser.add_argument("--repeat", type=int, default=15, help="timed repetitions (>= 1)")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON result file")
-    parser.add_argument("--case", type=int, metavar="N", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error(f"--repeat = {args.repeat} must be >= 1")
+    driver.require_positive(args, "sizes", "ranks", "repeat")
     if args.case is not None:
-        run_case(args.case, args.repeat)
+        run_case(int(args.case), args.repeat)
     else:
         run_driver(args.sizes, args.ranks, args.repeat, args.output)
 

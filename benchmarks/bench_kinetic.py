@@ -50,21 +50,17 @@ table per part and writes ``benchmarks/results/bench_kinetic.json`` (cases, meta
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import math
 import os
-import platform
-import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import driver  # noqa: E402
+import numpy as np  # noqa: E402
 
 PARTS = ("throughput", "eps", "mpi", "large")
 KERNEL_WIDTH = 0.1
@@ -78,18 +74,10 @@ TARGET_NUMPY_RATIO = 4.0
 TARGET_EPS_RATIO = 1.5
 TARGET_MPI_SPEEDUP = 1.6
 TARGET_LARGE_NODES = 5_000
-JSON_MARKER = "BENCH_KINETIC_JSON "
-RESULTS = Path(__file__).resolve().parent / "results" / "bench_kinetic.json"
 INGREDIENT_REPEAT = 3
-THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 # --------------------------------------------------------------------------- one case (under MPI)
-
-
-def _max_rss_mb() -> float:
-    """High-water resident set size of this process in MB (ru_maxrss is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
 
 
 def _side(n_nodes: int) -> int:
@@ -122,16 +110,13 @@ def _setup(comm, n_nodes: int, n_v: int, n_w: int, eps: float, backend: str):
 
 def _timed_steps(comm, stepper, model, f, dt: float, n: int, t0: float = 0.0):
     """n calls of stepper.step, each after a Barrier; returns (max-over-ranks times, f)."""
-    times = np.empty(n)
-    for k in range(n):
-        comm.Barrier()
-        start = time.perf_counter()
-        f = stepper.step(model, t0 + k * dt, f, dt)
-        times[k] = time.perf_counter() - start
-    from mpi4py import MPI
+    state = {"f": f, "k": 0}
 
-    comm.Allreduce(MPI.IN_PLACE, times, op=MPI.MAX)
-    return times, f
+    def step() -> None:
+        state["f"] = stepper.step(model, t0 + state["k"] * dt, state["f"], dt)
+        state["k"] += 1
+
+    return driver.timed(step, n, comm=comm).wall, state["f"]
 
 
 def _check(comm, model, f) -> dict:
@@ -150,7 +135,7 @@ def _threads() -> dict:
     return {
         "numba_threads": int(numba.get_num_threads()),
         "numba_threading_layer": _threading_layer(),
-        **{k.lower(): os.environ.get(k) for k in THREAD_VARIABLES},
+        **{k.lower(): v for k, v in driver.thread_env().items()},
     }
 
 
@@ -164,11 +149,13 @@ def _threading_layer() -> str:
 
 
 def _base_result(comm, nodes, model, dt: float) -> dict:
+    from mpi4py import MPI
+
     g = model.grid
     return {
         "ranks": comm.size,
         "nodes": int(nodes.n_global),
-        "n_local_max": int(comm.allreduce(nodes.n_owned, op=_mpi_max())),
+        "n_local_max": int(comm.allreduce(nodes.n_owned, op=MPI.MAX)),
         "n_v": g.n_v,
         "n_w": g.n_w,
         "cells": int(nodes.n_global) * g.n_v * g.n_w,
@@ -180,16 +167,8 @@ def _base_result(comm, nodes, model, dt: float) -> dict:
     }
 
 
-def _mpi_max():
-    from mpi4py import MPI
-
-    return MPI.MAX
-
-
 def _ingredients(comm, model, stepper, f, dt: float) -> dict:
     """Median time (ms, max over ranks) of each ingredient of a step, INGREDIENT_REPEAT calls."""
-    from mpi4py import MPI
-
     drift, donor = stepper.modes(model, 0.0, dt)
     rate = np.where(drift, model.relax_rate(), 0.0)
     remap = ~drift
@@ -201,17 +180,10 @@ def _ingredients(comm, model, stepper, f, dt: float) -> dict:
         "op_apply_ms": lambda: model.op.apply(j),
         "modes_ms": lambda: stepper.modes(model, 0.0, dt),
     }
-    out = {}
-    for name, call in calls.items():
-        times = np.empty(INGREDIENT_REPEAT)
-        for k in range(INGREDIENT_REPEAT):
-            comm.Barrier()
-            start = time.perf_counter()
-            call()
-            times[k] = time.perf_counter() - start
-        comm.Allreduce(MPI.IN_PLACE, times, op=MPI.MAX)
-        out[name] = 1e3 * float(np.median(times))
-    return out
+    return {
+        name: 1e3 * driver.median(driver.timed(call, INGREDIENT_REPEAT, comm=comm).wall)
+        for name, call in calls.items()
+    }
 
 
 def case_steps(spec: dict) -> dict:
@@ -224,11 +196,11 @@ def case_steps(spec: dict) -> dict:
         comm, spec["nodes"], spec["n_v"], spec["n_w"], spec["eps"], spec["backend"]
     )
     setup_s = comm.allreduce(time.perf_counter() - t_start, op=MPI.MAX)
-    rss_setup = comm.allreduce(_max_rss_mb(), op=MPI.MAX)
+    rss_setup = driver.peak_mb(comm)
     first, f = _timed_steps(comm, stepper, model, f, dt, 1)
     times, f = _timed_steps(comm, stepper, model, f, dt, spec["steps"], t0=dt)
     drift = comm.allreduce(stepper.last_drift_nodes)
-    step_s = float(np.median(times))
+    step_s = driver.median(times)
     result = _base_result(comm, nodes, model, dt)
     result.update(
         {
@@ -237,7 +209,7 @@ def case_steps(spec: dict) -> dict:
             "compile_s": float(first[0]) - step_s,
             "cold_numba_cache": bool(spec.get("cold_cache", False)),
             "step_s": step_s,
-            "step_s_all": times.tolist(),
+            "step_s_all": times,
             "steps": spec["steps"],
             "cell_updates_per_s": result["cells"] / step_s,
             "drift_nodes": int(drift),
@@ -248,7 +220,7 @@ def case_steps(spec: dict) -> dict:
     if spec.get("ingredients"):
         result["ingredients"] = _ingredients(comm, model, stepper, f, dt)
     result.update(_check(comm, model, f))
-    result["peak_rss_mb_per_rank"] = comm.allreduce(_max_rss_mb(), op=MPI.MAX)
+    result["peak_rss_mb_per_rank"] = driver.peak_mb(comm)
     result.update(_threads())
     return result
 
@@ -267,29 +239,26 @@ def case_eps(spec: dict) -> dict:
     for model in models:  # warm-up (compilation, caches) and the mode of each ε
         stepper.step(model, 0.0, f0, dt)
         drift.append(int(comm.allreduce(stepper.last_drift_nodes)))
-    times = np.empty((spec["repeat"], len(models)))
-    finals = [f0] * len(models)
-    for r in range(spec["repeat"]):
-        order = range(len(models)) if r % 2 == 0 else reversed(range(len(models)))
-        for k in order:
-            comm.Barrier()
-            start = time.perf_counter()
-            _, finals[k], n = stepper.advance(models[k], 0.0, f0, t_end)
-            times[r, k] = time.perf_counter() - start
-    comm.Allreduce(MPI.IN_PLACE, times, op=MPI.MAX)
+    finals, steps = [f0] * len(models), [0] * len(models)
+
+    def advance(k: int) -> None:
+        _, finals[k], steps[k] = stepper.advance(models[k], 0.0, f0, t_end)
+
+    calls = {str(k): (lambda k=k: advance(k)) for k in range(len(models))}
+    times = driver.rounds(calls, spec["repeat"], comm=comm, alternate=True)
     result = _base_result(comm, nodes, base, dt)
     result.pop("eps")
     rows = []
     for k, model in enumerate(models):
         check = _check(comm, model, finals[k])
-        wall = float(np.median(times[:, k]))
+        wall, n = driver.median(times[str(k)].wall), int(steps[k])
         rows.append(
             {
                 "eps": model.eps,
                 "t_end": t_end,
-                "steps": int(n),
+                "steps": n,
                 "wall_s": wall,
-                "wall_s_all": times[:, k].tolist(),
+                "wall_s_all": times[str(k)].wall,
                 "per_step_s": wall / n,
                 "cell_updates_per_s": result["cells"] * n / wall,
                 "drift_nodes": drift[k],
@@ -300,7 +269,7 @@ def case_eps(spec: dict) -> dict:
     for row in rows:
         row["ratio_to_first"] = row["wall_s"] / reference
     result.update({"repeat": spec["repeat"], "rows": rows, "ok": all(r["ok"] for r in rows)})
-    result["peak_rss_mb_per_rank"] = comm.allreduce(_max_rss_mb(), op=MPI.MAX)
+    result["peak_rss_mb_per_rank"] = driver.peak_mb(comm)
     result.update(_threads())
     return result
 
@@ -311,64 +280,23 @@ def run_case(spec: dict) -> None:
     result = case_eps(spec) if spec["part"] == "eps" else case_steps(spec)
     result["part"] = spec["part"]
     result["label"] = spec.get("label", "")
-    if MPI.COMM_WORLD.rank == 0:
-        result["mpi_library"] = MPI.Get_library_version().splitlines()[0].strip()
-        print(JSON_MARKER + json.dumps(result), flush=True)
+    result["mpi_library"] = MPI.Get_library_version().splitlines()[0].strip()
+    driver.emit(result, MPI.COMM_WORLD)
 
 
 # --------------------------------------------------------------------------- driver (serial)
 
 
-def _mpirun() -> str:
-    mpirun = Path(sys.executable).parent / "mpirun"
-    if not mpirun.exists():
-        sys.exit(f"mpirun not found next to {sys.executable}")
-    return str(mpirun)
-
-
 def _launch(spec: dict, ranks: int, env_threads: int | None, cold_cache: bool = False) -> dict:
     """Run one case under mpirun; env_threads sets the thread variables (None: caller's env)."""
-    cmd = [_mpirun(), "-n", str(ranks), sys.executable, str(Path(__file__).resolve())]
-    cmd += ["--case", json.dumps(spec, separators=(",", ":"))]
-    env = dict(os.environ)
-    if env_threads is not None:
-        env.update({k: str(env_threads) for k in THREAD_VARIABLES})
+    args = ["--case", json.dumps(spec, separators=(",", ":"))]
     with tempfile.TemporaryDirectory(prefix="bench_kinetic_numba_") as cache:
-        if cold_cache:
-            env["NUMBA_CACHE_DIR"] = cache
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-        elapsed = time.perf_counter() - start
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(JSON_MARKER)]
-    if proc.returncode != 0 or len(lines) != 1:
-        sys.exit(
-            f"case {spec} on {ranks} rank(s) failed (exit {proc.returncode}):\n"
-            f"{' '.join(cmd)}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
-        )
-    result = json.loads(lines[0][len(JSON_MARKER) :])
-    env_note = (
-        ""
-        if env_threads is None
-        else f"{' '.join(f'{k}={env_threads}' for k in THREAD_VARIABLES)} "
-    )
-    result["command"] = env_note + " ".join(cmd)
-    result["process_wall_s"] = elapsed
-    return result
-
-
-def format_table(columns: list[tuple[str, str, str]], rows: list[dict]) -> str:
-    """Fixed-width Markdown table; columns are (header, key, format)."""
-    header = [name for name, _, _ in columns]
-    body = [
-        [fmt.format(r[key]) if r.get(key) is not None else "-" for _, key, fmt in columns]
-        for r in rows
-    ]
-    widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(header)]
-    lines = ["| " + " | ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)) + " |"]
-    lines.append("|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|")
-    for row in body:
-        lines.append("| " + " | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) + " |")
-    return "\n".join(lines)
+        env = {"NUMBA_CACHE_DIR": cache} if cold_cache else None
+        try:
+            launched = driver.launch(__file__, args, ranks=ranks, threads=env_threads, env=env)
+        except driver.CaseFailed as err:
+            sys.exit(f"case {spec} on {ranks} rank(s) {err}")
+    return {**launched.record, "command": launched.command, "process_wall_s": launched.wall_s}
 
 
 STEP_COLUMNS = [
@@ -409,23 +337,6 @@ LARGE_COLUMNS = [
 ]
 
 
-def _target(description: str, value, threshold, relation: str, note: str = "") -> dict:
-    if value is None:
-        met = None
-    elif relation == ">=":
-        met = bool(value >= threshold)
-    else:
-        met = bool(value <= threshold)
-    return {
-        "description": description,
-        "value": value,
-        "threshold": threshold,
-        "relation": relation,
-        "met": met,
-        "note": note,
-    }
-
-
 def _spec(part: str, args, **extra) -> dict:
     spec = {
         "part": part,
@@ -461,10 +372,10 @@ def part_throughput(args, targets: dict) -> list[dict]:
     )
     cases = [numba_case, numpy_case]
     print(f"\n## throughput: eps = {THROUGHPUT_EPS:g}, {numba_case['grid']}, 1 rank\n")
-    print(format_table(STEP_COLUMNS, cases))
+    print(driver.format_table(STEP_COLUMNS, cases))
     print()
     print(
-        format_table(
+        driver.format_table(
             INGREDIENT_COLUMNS, [{"backend": c["label"], **c["ingredients"]} for c in cases]
         )
     )
@@ -476,10 +387,10 @@ def part_throughput(args, targets: dict) -> list[dict]:
     rate = numba_case["cell_updates_per_s"]
     ratio = rate / numpy_case["cell_updates_per_s"]
     note = f"{numba_case['cells']} cells, {numba_case['numba_threads']} numba thread(s)"
-    targets["throughput_cell_updates_per_s"] = _target(
+    targets["throughput_cell_updates_per_s"] = driver.target(
         "numba full AP step cell-updates/s", rate, TARGET_CELL_RATE, ">=", note
     )
-    targets["throughput_numba_over_numpy"] = _target(
+    targets["throughput_numba_over_numpy"] = driver.target(
         "numba / numpy-twin throughput ratio", ratio, TARGET_NUMPY_RATIO, ">=", note
     )
     return cases
@@ -500,10 +411,10 @@ def part_eps(args, targets: dict) -> list[dict]:
         f"for every eps, T = {args.eps_steps} dt, D = {case['diffusion']:g}, "
         f"{case['numba_threads']} numba thread(s), median of {case['repeat']}\n"
     )
-    print(format_table(EPS_COLUMNS, case["rows"]))
+    print(driver.format_table(EPS_COLUMNS, case["rows"]))
     by_eps = {row["eps"]: row for row in case["rows"]}
     ratio = by_eps[EPS_VALUES[-1]]["wall_s"] / by_eps[EPS_VALUES[0]]["wall_s"]
-    targets["eps_cost_ratio"] = _target(
+    targets["eps_cost_ratio"] = driver.target(
         f"wall time to T: eps = {EPS_VALUES[-1]:g} over eps = {EPS_VALUES[0]:g}",
         ratio,
         TARGET_EPS_RATIO,
@@ -527,8 +438,8 @@ def part_mpi(args, targets: dict) -> list[dict]:
     for case in cases:
         case["speedup"] = serial / case["step_s"]
     print(f"\n## mpi: eps = {THROUGHPUT_EPS:g}, {cases[0]['grid']}\n")
-    print(format_table([*STEP_COLUMNS, ("speed-up", "speedup", "{:.2f}")], cases))
-    targets["mpi_speedup_2_ranks"] = _target(
+    print(driver.format_table([*STEP_COLUMNS, ("speed-up", "speedup", "{:.2f}")], cases))
+    targets["mpi_speedup_2_ranks"] = driver.target(
         "step time 1 rank x 1 thread / 2 ranks x 1 thread",
         cases[1]["speedup"],
         TARGET_MPI_SPEEDUP,
@@ -548,11 +459,11 @@ def part_large(args, targets: dict) -> list[dict]:
         threads = None if ranks == 1 else max(1, cpus // ranks)
         cases.append(_launch(spec, ranks, threads))
     print(f"\n## large: eps = {THROUGHPUT_EPS:g}, {cases[0]['grid']}\n")
-    print(format_table(LARGE_COLUMNS, cases))
+    print(driver.format_table(LARGE_COLUMNS, cases))
     big_enough = all(
         c["nodes"] >= TARGET_LARGE_NODES and c["n_v"] * c["n_w"] >= 64 * 64 for c in cases
     )
-    targets["large_completes"] = _target(
+    targets["large_completes"] = driver.target(
         f"a run with >= {TARGET_LARGE_NODES} nodes x 64 x 64 cells completes "
         "(rho conserved, f >= 0)",
         int(min(c["cells"] for c in cases)) if all(c["ok"] for c in cases) else 0,
@@ -576,25 +487,11 @@ def run_driver(args) -> None:
         results[part] = runners[part](args, targets)
         print(f"(part {part}: {time.perf_counter() - t0:.1f} s)", flush=True)
     print("\n## targets\n")
-    for name, t in targets.items():
-        status = {True: "met", False: "NOT met", None: "not run"}[t["met"]]
-        value = "-" if t["value"] is None else f"{t['value']:.3g}"
-        print(
-            f"- {name}: {t['description']} = {value} ({t['relation']} {t['threshold']:g}): "
-            f"{status}{'; ' + t['note'] if t['note'] else ''}"
-        )
-    import numba
-
+    print(driver.format_targets(targets))
     meta = {
         "benchmark": "bench_kinetic",
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "hostname": socket.gethostname(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "caller_threads": {k: os.environ.get(k) for k in THREAD_VARIABLES},
+        **driver.machine_info((*driver.MACHINE, "numba")),
+        "caller_threads": driver.thread_env(),
         "kernel": f"fem_fhn.kernels.Gaussian(width={KERNEL_WIDTH}, dim=2), method dense",
         "problem": (
             "unit square P1 nodes, rho0 = 1, FHNParameters(), suggest_grid box, "
@@ -602,15 +499,12 @@ def run_driver(args) -> None:
         ),
         "total_time_s": time.perf_counter() - start,
     }
-    output = args.output
-    output.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"metadata": meta, "targets": targets, "cases": results}
-    output.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"\nwrote {output} ({meta['total_time_s']:.0f} s in all)")
+    print(f"\n{meta['total_time_s']:.0f} s in all")
+    driver.write_json(args.output, {"metadata": meta, "targets": targets, "cases": results})
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = driver.make_parser(__doc__, "bench_kinetic")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--nodes", type=int, default=2_000, help="nodes (throughput, eps, mpi)")
     parser.add_argument("--nv", type=int, default=64, help="velocity cells in v")
@@ -625,14 +519,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--warm-cache", action="store_true", help="keep numba's cache (compile time not measured)"
     )
-    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON result file")
-    parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for key in ("nodes", "steps", "numpy_steps", "eps_steps", "eps_repeat", "large_nodes"):
-        if getattr(args, key) < 1:
-            parser.error(f"--{key.replace('_', '-')} = {getattr(args, key)} must be >= 1")
-    if args.large_steps < 1 or min(args.large_ranks) < 1:
-        parser.error("--large-steps and --large-ranks must be >= 1")
+    driver.require_positive(
+        args, "nodes", "nv", "nw", "steps", "numpy_steps", "eps_steps", "eps_repeat"
+    )
+    driver.require_positive(args, "large_nodes", "large_steps", "large_ranks")
     if args.case is not None:
         run_case(json.loads(args.case))
     else:

@@ -36,43 +36,37 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
+import importlib.util
 import os
-import platform
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import driver  # noqa: E402
+import numpy as np  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "bench_local_vs_beat.json"
 SIGMA, DT, W0 = 0.01, 0.05, -0.3
 TARGET = {1: 0.5, 2: 0.6}
+INSTALL_BEAT = "pip install --no-deps fenicsx-beat pint flexcache flexparser"
+COLUMNS = [
+    ("nodes", "nodes", "{:d}"),
+    ("ranks", "ranks", "{:d}"),
+    ("scheme", "scheme", "{}"),
+    ("solver", "solver", "{}"),
+    ("fem_fhn ms", "ms_per_step", "{:.3f}"),
+    ("beat ms", "beat_ms_per_step", "{:.3f}"),
+    ("ratio", "ratio", "{:.3f}"),
+    ("target", "target", "{}"),
+    ("met", lambda row: driver.yes_no(row["met"]), "{}"),
+    ("CPU ratio", "cpu_ratio", "{:.3f}"),
+    ("|ΔV| to beat", "max_abs_V_difference_to_beat", "{:.2e}"),
+]
 
 
 def _initial(x: np.ndarray) -> np.ndarray:
     return np.tanh((0.2 - x) / 0.05)
-
-
-def _max_over_ranks(comm, seconds: float) -> float:
-    from mpi4py import MPI
-
-    return comm.allreduce(seconds, op=MPI.MAX)
-
-
-def _timed(comm, call) -> tuple[float, float]:
-    """(wall, CPU) seconds of `call`, max over ranks (one thread per rank: on a shared machine
-    the CPU time stays near an idle machine's wall time, where the wall time grows with the load;
-    on several ranks it includes MPI's busy waiting)."""
-    comm.Barrier()
-    start, cpu = time.perf_counter(), time.process_time()
-    call()
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return _max_over_ranks(comm, wall), _max_over_ranks(comm, cpu)
 
 
 class BeatCase:
@@ -132,7 +126,14 @@ class FemFhnCase:
 
 
 def run_size(comm, cells: int, steps: int, repeat: int, variants: list[tuple[str, str]]) -> dict:
-    """All repetitions for one mesh; returns the case record (rank 0's copy is written)."""
+    """All repetitions for one mesh; returns the case record (rank 0's copy is written).
+
+    Each repetition runs beat and every variant one after the other (``driver.rounds``): the
+    wall and process CPU times, max over ranks (one thread per rank: on a shared machine the
+    CPU time stays near an idle machine's wall time, where the wall time grows with the load;
+    on several ranks it includes MPI's busy waiting)."""
+    from mpi4py import MPI
+
     from fem_fhn._fenics import dolfinx
     from fem_fhn.mesh import NodalMesh
     from fem_fhn.params import FHNParameters
@@ -142,18 +143,16 @@ def run_size(comm, cells: int, steps: int, repeat: int, variants: list[tuple[str
     nodes = NodalMesh.from_mesh(mesh)
     beat_case = BeatCase(mesh, params)
     ours = {v: FemFhnCase(nodes, params, *v) for v in variants}
-    setup = {"beat": _timed(comm, lambda: beat_case.run(1))[0]}
-    for v, case in ours.items():
-        setup["/".join(v)] = _timed(comm, lambda case=case: case.run(1))[0]
-    times: dict[str, list[float]] = {key: [] for key in setup}
-    cpu: dict[str, list[float]] = {key: [] for key in setup}
-    for _ in range(repeat):
-        runs = {"beat": lambda: beat_case.run(steps)}
-        runs.update({"/".join(v): (lambda case=case: case.run(steps)) for v, case in ours.items()})
-        for key, call in runs.items():
-            wall, seconds = _timed(comm, call)
-            times[key].append(wall / steps)
-            cpu[key].append(seconds / steps)
+
+    def runs(n: int) -> dict:
+        calls = {"beat": lambda: beat_case.run(n)}
+        calls.update({"/".join(v): (lambda case=case: case.run(n)) for v, case in ours.items()})
+        return calls
+
+    setup = {key: t.wall[0] for key, t in driver.rounds(runs(1), 1, comm=comm).items()}
+    measured = driver.rounds(runs(steps), repeat, comm=comm)
+    times = {key: [s / steps for s in t.wall] for key, t in measured.items()}
+    cpu = {key: [s / steps for s in t.cpu] for key, t in measured.items()}
     # Both codes ran 1 + repeat·steps steps from the same initial state: compare V.
     V_beat = beat_case.owned_V(nodes.n_owned)
     rows = []
@@ -161,7 +160,7 @@ def run_size(comm, cells: int, steps: int, repeat: int, variants: list[tuple[str
         key = "/".join(v)
         ratios = [a / b for a, b in zip(times[key], times["beat"], strict=True)]
         cpu_ratios = [a / b for a, b in zip(cpu[key], cpu["beat"], strict=True)]
-        diff = comm.allreduce(float(np.abs(case.y[0] - V_beat).max()), op=max_op())
+        diff = comm.allreduce(float(np.abs(case.y[0] - V_beat).max()), op=MPI.MAX)
         rows.append(
             {
                 "scheme": v[0],
@@ -191,30 +190,6 @@ def run_size(comm, cells: int, steps: int, repeat: int, variants: list[tuple[str
     }
 
 
-def max_op():
-    from mpi4py import MPI
-
-    return MPI.MAX
-
-
-def _table(cases: list[dict]) -> str:
-    head = f"{'nodes':>7} {'ranks':>5} {'scheme':>12} {'solver':>8} {'fem_fhn ms':>11} "
-    head += f"{'beat ms':>8} {'ratio':>6} {'target':>6} {'met':>4} {'CPU ratio':>9} "
-    head += f"{'|ΔV| to beat':>12}"
-    lines = [head, "-" * len(head)]
-    for case in cases:
-        for row in case["fem_fhn"]:
-            target = TARGET.get(case["ranks"])
-            met = "" if target is None else ("yes" if row["ratio"] <= target else "NO")
-            lines.append(
-                f"{case['nodes']:>7} {case['ranks']:>5} {row['scheme']:>12} {row['solver']:>8} "
-                f"{row['ms_per_step']:>11.3f} {case['beat_ms_per_step']:>8.3f} "
-                f"{row['ratio']:>6.3f} {target or '-':>6} {met:>4} {row['cpu_ratio']:>9.3f} "
-                f"{row['max_abs_V_difference_to_beat']:>12.2e}"
-            )
-    return "\n".join(lines)
-
-
 def run(args) -> None:
     from mpi4py import MPI
 
@@ -228,38 +203,33 @@ def run(args) -> None:
             target = TARGET.get(case["ranks"])
             row["target"] = target
             row["met"] = None if target is None else bool(row["ratio"] <= target)
-    print(_table(cases))
-    import beat
-
+    print(driver.format_table(COLUMNS, [{**c, **row} for c in cases for row in c["fem_fhn"]]))
     record = {
         "benchmark": "bench_local_vs_beat",
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "beat_version": getattr(beat, "__version__", "unknown"),
-        "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+        **driver.machine_info(("date", "python", "beat"), names={"beat": "beat_version"}),
+        "threads": driver.thread_env(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")),
         "problem": {"sigma": SIGMA, "dt": DT, "V0": "tanh((0.2 - x)/0.05)", "W0": W0},
         "targets": "imex-euler/cholesky <= 0.5 x beat per step (1 rank), <= 0.6 x (2 ranks)",
         "cases": cases,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {args.output}")
+    driver.write_json(args.output, record)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = driver.make_parser(__doc__, "bench_local_vs_beat", case=False)
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256], help="cells/side")
     parser.add_argument("--steps", type=int, default=100, help="timed steps per repetition")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions")
     parser.add_argument("--schemes", nargs="+", default=["imex-euler", "imex-ars222"])
     parser.add_argument("--solvers", nargs="+", default=["cholesky"], help="linear solvers")
     parser.add_argument("--ranks", type=int, default=1, help="MPI ranks (relaunches)")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON result file")
     args = parser.parse_args(argv)
+    driver.require_positive(args, "sizes", "steps", "repeat", "ranks")
+    if importlib.util.find_spec("beat") is None:
+        sys.exit(f"fenicsx-beat is not installed; add it with: {INSTALL_BEAT}")
     if args.ranks > 1 and os.environ.get("FEM_FHN_BENCH_CHILD") != "1":
-        mpirun = Path(sys.executable).parent / "mpirun"
         env = dict(os.environ, FEM_FHN_BENCH_CHILD="1")
-        cmd = [str(mpirun), "-n", str(args.ranks), sys.executable, __file__, *sys.argv[1:]]
+        cmd = [*driver.mpirun(args.ranks), __file__, *sys.argv[1:]]
         sys.exit(subprocess.run(cmd, env=env, check=False).returncode)
     run(args)
 

@@ -58,20 +58,15 @@ prints a table and writes ``benchmarks/results/bench_network.json`` (cases, meta
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import math
-import os
-import platform
-import resource
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import driver  # noqa: E402
+import numpy as np  # noqa: E402
 
 DEFAULT_SIZES = [10_000, 20_000, 100_000, 1_000_000]
 ALL_METHODS = ("dense", "sparse", "nufft", "hmatrix", "none")
@@ -96,39 +91,14 @@ SOLVER_VARIANTS = {
 }
 TARGET_APPLY_N = 10_000
 TARGET_APPLY_SPEEDUP = 10.0
-JSON_MARKER = "BENCH_NETWORK_JSON "
-RESULTS = Path(__file__).resolve().parent / "results" / "bench_network.json"
-THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 # --------------------------------------------------------------------------- one case (under MPI)
 
 
-def _max_rss_mb() -> float:
-    """High-water resident set size of this process in MB (ru_maxrss is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
-
-
-def _timed(comm, call, repeat: int, warmup: int = 0) -> tuple[float, list[float]]:
-    """Median (and all) of `repeat` timed calls after `warmup` untimed ones, max over ranks."""
-    from mpi4py import MPI
-
-    for _ in range(warmup):
-        call()
-    times = np.empty(repeat)
-    for k in range(repeat):
-        comm.Barrier()
-        start = time.perf_counter()
-        call()
-        times[k] = time.perf_counter() - start
-    comm.Allreduce(MPI.IN_PLACE, times, op=MPI.MAX)
-    return float(np.median(times)), times.tolist()
-
-
 def _relative_error(comm, op, positions, weights, v, kernel) -> float:
     """max over sampled rows |K̃v − Kv| / max_i Σ_j |Ψ_ij| ω_j |v_j| (direct sums)."""
     from mpi4py import MPI
-    from scipy.spatial.distance import cdist
 
     from fem_fhn.parallel import gather_rows
 
@@ -136,20 +106,15 @@ def _relative_error(comm, op, positions, weights, v, kernel) -> float:
     all_x = gather_rows(comm, positions)
     all_wv = gather_rows(comm, weights * v)
     n = positions.shape[0]
-    rows = np.unique(np.linspace(0, n - 1, min(ERROR_ROWS, n)).round().astype(int)) if n else []
-    err, scale = 0.0, 0.0
-    for i0 in range(0, len(rows), 8):
-        block = rows[i0 : i0 + 8]
-        psi = kernel(cdist(positions[block], all_x))
-        err = max(err, float(np.max(np.abs(approx[block] - psi @ all_wv))))
-        scale = max(scale, float(np.max(np.abs(psi) @ np.abs(all_wv))))
+    rows = np.unique(np.linspace(0, n - 1, min(ERROR_ROWS, n)).round().astype(int))
+    err, scale = driver.sampled_error(positions[rows], approx[rows], all_x, all_wv, kernel)
     err = comm.allreduce(err, op=MPI.MAX)
     scale = comm.allreduce(scale, op=MPI.MAX)
     return err / scale if scale > 0 else 0.0
 
 
 def run_case(spec: dict) -> None:
-    """Build the network for spec['n'] and spec['method'], time it, print one JSON line."""
+    """Build the network for spec['n'] and spec['method'], time it, emit one record."""
     from mpi4py import MPI
 
     from fem_fhn import kernels
@@ -191,9 +156,8 @@ def run_case(spec: dict) -> None:
             tol=spec["tol"],
         )
     except ParameterError as err:
-        if comm.rank == 0:
-            result.update({"status": "not applicable", "error": str(err)})
-            print(JSON_MARKER + json.dumps(result), flush=True)
+        result.update({"status": "not applicable", "error": str(err)})
+        driver.emit(result, comm)
         return
     result["construct_s"] = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
     graph = model.graph.info()
@@ -215,13 +179,13 @@ def run_case(spec: dict) -> None:
         result["op_mb_per_rank"] = info.get("memory_bytes_per_rank_max", 0) / 1e6
         result["op_info"] = {k: v for k, v in info.items() if isinstance(v, int | float | str)}
         v = np.ascontiguousarray(y[0])
-        result["apply_s"], result["apply_s_all"] = _timed(
-            comm, lambda: model.op.apply(v), repeat, WARMUP
-        )
+        apply = driver.timed(lambda: model.op.apply(v), repeat, WARMUP, comm).wall
+        result["apply_s"], result["apply_s_all"] = driver.median(apply), apply
         result["rel_error"] = _relative_error(
             comm, model.op, particles.positions, particles.weights, v, psi
         )
-    result["explicit_s"], _ = _timed(comm, lambda: model.explicit(0.0, y), repeat, 1)
+    explicit = driver.timed(lambda: model.explicit(0.0, y), repeat, 1, comm).wall
+    result["explicit_s"] = driver.median(explicit)
 
     first = None
     result["step_variants"] = {}
@@ -242,7 +206,8 @@ def run_case(spec: dict) -> None:
             )
 
         cpu_start = time.process_time()
-        step_s, step_all = _timed(comm, step, spec["steps"])
+        step_all = driver.timed(step, spec["steps"], comm=comm).wall
+        step_s = driver.median(step_all)
         step_cpu = comm.allreduce((time.process_time() - cpu_start) / spec["steps"], op=MPI.MAX)
         info = integrator.info()
         solves = max(info["ksp_solves"] - 2, 1)
@@ -270,59 +235,28 @@ def run_case(spec: dict) -> None:
     result["finite"] = bool(finite)
     if not finite:
         result["status"] = "non-finite state"
-    result["peak_rss_mb_per_rank"] = comm.allreduce(_max_rss_mb(), op=MPI.MAX)
+    result["peak_rss_mb_per_rank"] = driver.peak_mb(comm)
     import numba
 
     result["numba_threads"] = int(numba.get_num_threads())
-    result.update({k.lower(): os.environ.get(k) for k in THREAD_VARIABLES})
-    if comm.rank == 0:
-        result["mpi_library"] = MPI.Get_library_version().splitlines()[0].strip()
-        print(JSON_MARKER + json.dumps(result), flush=True)
+    result.update({k.lower(): v for k, v in driver.thread_env().items()})
+    result["mpi_library"] = MPI.Get_library_version().splitlines()[0].strip()
+    driver.emit(result, comm)
 
 
 # --------------------------------------------------------------------------- driver (serial)
 
 
-def _mpirun() -> str:
-    mpirun = Path(sys.executable).parent / "mpirun"
-    if not mpirun.exists():
-        sys.exit(f"mpirun not found next to {sys.executable}")
-    return str(mpirun)
-
-
-def _tail(text: str, lines: int = 15) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
 def _launch(spec: dict, ranks: int, timeout: float, threads: int | None) -> dict:
     """Run one case under mpirun; threads sets the thread variables (None: the caller's)."""
-    cmd = [_mpirun(), "-n", str(ranks), sys.executable, str(Path(__file__).resolve())]
-    cmd += ["--case", json.dumps(spec, separators=(",", ":"))]
-    env = dict(os.environ)
-    prefix = ""
-    if threads is not None:
-        env.update({k: str(threads) for k in THREAD_VARIABLES})
-        prefix = " ".join(f"{k}={threads}" for k in THREAD_VARIABLES) + " "
-    command = prefix + " ".join(cmd)
-    base = {"n": spec["n"], "method": spec["method"], "ranks": ranks, "command": command}
-    start = time.perf_counter()
+    args = ["--case", json.dumps(spec, separators=(",", ":"))]
     try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, env=env, check=False, timeout=timeout
-        )
-    except subprocess.TimeoutExpired:
-        return {**base, "status": f"timeout after {timeout:g} s", "process_wall_s": timeout}
-    elapsed = time.perf_counter() - start
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(JSON_MARKER)]
-    if proc.returncode != 0 or len(lines) != 1:
-        return {
-            **base,
-            "status": f"failed (exit {proc.returncode})",
-            "error": _tail(proc.stderr or proc.stdout),
-            "process_wall_s": elapsed,
-        }
-    result = json.loads(lines[0][len(JSON_MARKER) :])
-    return {**result, "command": command, "process_wall_s": elapsed}
+        launched = driver.launch(__file__, args, ranks=ranks, threads=threads, timeout=timeout)
+    except driver.CaseFailed as err:
+        base = {"n": spec["n"], "method": spec["method"], "ranks": ranks, "command": err.command}
+        failed = {**base, "status": err.status, "process_wall_s": err.wall_s}
+        return {**failed, "error": err.output} if err.output else failed
+    return {**launched.record, "command": launched.command, "process_wall_s": launched.wall_s}
 
 
 COLUMNS = [
@@ -360,21 +294,6 @@ VARIANT_COLUMNS = [
 ]
 
 
-def format_table(columns: list[tuple[str, str, str]], rows: list[dict]) -> str:
-    """Fixed-width Markdown table; columns are (header, key, format); '-' where missing."""
-    header = [name for name, _, _ in columns]
-    body = [
-        [fmt.format(r[key]) if r.get(key) is not None else "-" for _, key, fmt in columns]
-        for r in rows
-    ]
-    widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(header)]
-    lines = ["| " + " | ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)) + " |"]
-    lines.append("|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|")
-    for row in body:
-        lines.append("| " + " | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) + " |")
-    return "\n".join(lines)
-
-
 def _ok(results: list[dict], n: int, methods) -> list[dict]:
     return [r for r in results if r["n"] == n and r["method"] in methods and r["status"] == "ok"]
 
@@ -385,17 +304,13 @@ def evaluate_targets(results: list[dict]) -> dict:
     for ranks, threshold in TARGET_STEP_S.items():
         fast = [r for r in _ok(results, TARGET_STEP_N, FAST_METHODS) if r["ranks"] == ranks]
         best = min(fast, key=lambda r: r["step_s"], default=None)
-        targets[f"step_1e5_fast_{ranks}rank"] = {
-            "description": f"IMEX step time at n = {TARGET_STEP_N} with the best fast method, "
-            f"{ranks} rank(s) (s)",
-            "value": None if best is None else best["step_s"],
-            "threshold": threshold,
-            "relation": "<=",
-            "met": None if best is None else bool(best["step_s"] <= threshold),
-            "note": ""
-            if best is None
-            else f"method {best['method']}, ksp_rtol {best['ksp_rtol']:.1e}",
-        }
+        targets[f"step_1e5_fast_{ranks}rank"] = driver.target(
+            f"IMEX step time at n = {TARGET_STEP_N} with the best fast method, {ranks} rank(s) (s)",
+            None if best is None else best["step_s"],
+            threshold,
+            "<=",
+            "" if best is None else f"method {best['method']}, ksp_rtol {best['ksp_rtol']:.1e}",
+        )
     dense = _ok(results, TARGET_APPLY_N, ("dense",))
     fast = _ok(results, TARGET_APPLY_N, FAST_METHODS)
     best = min(fast, key=lambda r: r["apply_s"], default=None)
@@ -405,14 +320,13 @@ def evaluate_targets(results: list[dict]) -> dict:
         speedup = same[0]["apply_s"] / best["apply_s"]
         note = f"dense {1e3 * same[0]['apply_s']:.2f} ms / {best['method']} "
         note += f"{1e3 * best['apply_s']:.2f} ms, {best['ranks']} rank(s)"
-    targets["apply_1e4_speedup"] = {
-        "description": f"dense apply / best fast apply at n = {TARGET_APPLY_N}",
-        "value": speedup,
-        "threshold": TARGET_APPLY_SPEEDUP,
-        "relation": ">=",
-        "met": None if speedup is None else bool(speedup >= TARGET_APPLY_SPEEDUP),
-        "note": note,
-    }
+    targets["apply_1e4_speedup"] = driver.target(
+        f"dense apply / best fast apply at n = {TARGET_APPLY_N}",
+        speedup,
+        TARGET_APPLY_SPEEDUP,
+        ">=",
+        note,
+    )
     return targets
 
 
@@ -460,38 +374,21 @@ def run_driver(args) -> None:
         f"eps = {EPS:g}, {radius}, IMEX ARS222 dt = {DT}, tol = {args.tol:g}\n"
     )
     if results:
-        print(format_table(COLUMNS, results))
+        print(driver.format_table(COLUMNS, results))
         variants = [
             {"n": r["n"], "method": r["method"], "ranks": r["ranks"], "variant": name, **v}
             for r in results
             for name, v in r.get("step_variants", {}).items()
         ]
         print("\n## graph-solve variants (same model, same first state)\n")
-        print(format_table(VARIANT_COLUMNS, variants))
+        print(driver.format_table(VARIANT_COLUMNS, variants))
     targets = evaluate_targets(results)
     print("\n## targets\n")
-    for name, t in targets.items():
-        status = {True: "met", False: "NOT met", None: "not run"}[t["met"]]
-        value = "-" if t["value"] is None else f"{t['value']:.3g}"
-        note = f"; {t['note']}" if t["note"] else ""
-        print(
-            f"- {name}: {t['description']} = {value} ({t['relation']} {t['threshold']:g}): "
-            f"{status}{note}"
-        )
-    import numba
-    import scipy
-
+    print(driver.format_targets(targets))
     meta = {
         "benchmark": "bench_network",
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "hostname": socket.gethostname(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "numba": numba.__version__,
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "caller_threads": {k: os.environ.get(k) for k in THREAD_VARIABLES},
+        **driver.machine_info((*driver.MACHINE, "scipy", "numba")),
+        "caller_threads": driver.thread_env(),
         "threads_option": args.threads,
         "available_methods": sorted(METHODS),
         "kernel": f"fem_fhn.kernels.Gaussian(width={KERNEL_WIDTH}, dim=2)",
@@ -505,14 +402,12 @@ def run_driver(args) -> None:
         "skipped": skipped,
         "total_time_s": time.perf_counter() - start,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"metadata": meta, "targets": targets, "cases": results}
-    args.output.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"\nwrote {args.output} ({meta['total_time_s']:.0f} s in all)")
+    print(f"\n{meta['total_time_s']:.0f} s in all")
+    driver.write_json(args.output, {"metadata": meta, "targets": targets, "cases": results})
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = driver.make_parser(__doc__, "bench_network")
     parser.add_argument("--sizes", type=int, nargs="+", default=DEFAULT_SIZES, help="values of n")
     parser.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=list(ALL_METHODS))
     parser.add_argument("--ranks", type=int, nargs="+", default=[1], help="MPI ranks")
@@ -538,15 +433,12 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="NUMBA/OMP/OPENBLAS_NUM_THREADS of every case (default: as set by the caller)",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON result file")
-    parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads = {args.threads} must be >= 1")
-    if min(args.repeat, args.steps, args.big_steps) < 1:
-        parser.error("--repeat, --steps and --big-steps must be >= 1")
+    driver.require_positive(args, "sizes", "ranks", "repeat", "steps", "big_steps")
+    if args.threads is not None:
+        driver.require_positive(args, "threads")
     if args.radius is not None and not (args.radius > 0 and math.isfinite(args.radius)):
-        parser.error(f"--radius = {args.radius} must be > 0")
+        sys.exit(f"--radius = {args.radius} is not allowed: a number > 0")
     if args.case is not None:
         run_case(json.loads(args.case))
     else:

@@ -29,27 +29,18 @@ Writes ``benchmarks/results/bench_nonlocal.json`` and prints a table.
 
 from __future__ import annotations
 
-import os
+import argparse
+import math
+import sys
+from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import driver  # noqa: E402
 
-import argparse  # noqa: E402
-import datetime  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import platform  # noqa: E402
-import resource  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+driver.one_thread()  # before numpy is imported
 
 import numpy as np  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "bench_nonlocal.json"
-MARKER = "BENCH_NONLOCAL_JSON "
 TOL = 1e-6
 SIZES = [10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000]
 CASES = {
@@ -64,6 +55,14 @@ CASES = {
     "dense-gauss": ("dense", {"type": "gaussian", "width": 0.05}),
 }
 BYTES_PER_POINT = {"nufft": 2_000, "hmatrix": 12_000, "dense": None, "sparse": None}
+COLUMNS = [
+    ("case", "case", "{}"),
+    ("N", "n", "{:d}"),
+    ("build s", "build_s", "{:.2f}"),
+    ("apply s", "apply_s", "{:.4f}"),
+    ("err/tol", "error_over_tol", "{:.3f}"),
+    ("peak MB", "peak_mb", "{:.0f}"),
+]
 
 
 def estimated_gb(method: str, spec: dict, n: int) -> float:
@@ -91,33 +90,12 @@ def run_case(name: str, n: int, repeat: int) -> dict:
     psi = kernels.make_kernel({**spec, "dim": 2})
     rng = np.random.default_rng(1)
     u = rng.standard_normal(len(w))
-    start = time.perf_counter()
-    op = make_operator(x, w, psi, method=method, comm=MPI.COMM_SELF, tol=TOL)
-    build = time.perf_counter() - start
-    Ku = op.apply(u)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        op.apply(u)
-        times.append(time.perf_counter() - start)
-    rows = rng.choice(len(w), size=min(64, len(w)), replace=False)
-    exact, scale = np.empty(rows.size), 0.0
-    for k, i in enumerate(rows):
-        psi_row = psi(np.linalg.norm(x - x[i], axis=1)) * w
-        exact[k] = psi_row @ u
-        scale = max(scale, float(np.abs(psi_row) @ np.abs(u)))
-    error = float(np.abs(Ku[rows] - exact).max() / (TOL * scale))
-    return {
-        "case": name,
-        "method": method,
-        "kernel": spec,
-        "n": len(w),
-        "build_s": build,
-        "apply_s": float(np.median(times)),
-        "apply_s_all": times,
-        "error_over_tol": error,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-    }
+
+    def build():
+        return make_operator(x, w, psi, method=method, comm=MPI.COMM_SELF, tol=TOL)
+
+    _, measured = driver.measure_operator(build, x, w, psi, u, rng, repeat, TOL)
+    return {"case": name, "method": method, "kernel": spec, "n": len(w), **measured}
 
 
 def slope(points: list[tuple[int, float]]) -> float | None:
@@ -159,25 +137,23 @@ def targets(results: list[dict]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser = driver.make_parser(__doc__, "bench_nonlocal")
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--sizes", nargs="+", type=int, default=SIZES)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--max-gb", type=float, default=12.0)
     parser.add_argument("--timeout", type=float, default=900.0)
-    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    driver.require_positive(args, "sizes", "repeat")
     if args.case:
-        print(MARKER + json.dumps(run_case(args.case, args.n, args.repeat)), flush=True)
+        driver.emit(run_case(args.case, args.n, args.repeat))
         return
 
     from fem_fhn.nonlocal_ import METHODS
 
     results = []
-    header = f"{'case':>14} {'N':>9} {'build s':>9} {'apply s':>9} {'err/tol':>9} {'peak MB':>9}"
-    print(f"tol = {TOL:g}, unit-square nodes, one thread\n{header}")
+    print(f"tol = {TOL:g}, unit-square nodes, one thread")
     for name in args.cases:
         method, spec = CASES[name]
         if method not in METHODS:
@@ -189,49 +165,25 @@ def main() -> None:
                 results.append({"case": name, "n": n, "skipped": f"needs about {gb:.1f} GB"})
                 print(f"{name:>14} {n:>9}   skipped: needs about {gb:.1f} GB")
                 continue
-            cmd = [
-                sys.executable,
-                __file__,
-                "--case",
-                name,
-                "--n",
-                str(n),
-                "--repeat",
-                str(args.repeat),
-            ]
+            print(f"{name:>14} {n:>9} ...", end=" ", flush=True)
+            case = ["--case", name, "--n", str(n), "--repeat", str(args.repeat)]
             try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-                lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARKER)]
-                if not lines:
-                    raise RuntimeError(proc.stderr.strip().splitlines()[-1:])
-                r = json.loads(lines[-1][len(MARKER) :])
-            except (subprocess.TimeoutExpired, RuntimeError) as err:
-                r = {"case": name, "n": n, "failed": str(err)}
-                print(f"{name:>14} {n:>9}   failed: {err}")
+                launched = driver.launch(__file__, case, timeout=args.timeout)
+            except driver.CaseFailed as err:
+                results.append({"case": name, "n": n, "failed": err.last_line})
+                print(f"failed: {err.last_line}", flush=True)
             else:
-                print(
-                    f"{name:>14} {r['n']:>9} {r['build_s']:>9.2f} {r['apply_s']:>9.4f} "
-                    f"{r['error_over_tol']:>9.3f} {r['peak_mb']:>9.0f}",
-                    flush=True,
-                )
-            results.append(r)
+                results.append(launched.record)
+                print(f"{launched.wall_s:.1f} s", flush=True)
+    print(f"\n{driver.format_table(COLUMNS, results)}")
     summary = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "host": platform.node(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
+        **driver.machine_info(names={"hostname": "host", "cpu_count": "cpus"}),
         "tol": TOL,
-        "command": " ".join(sys.argv),
         "results": results,
         "targets": targets(results),
     }
-    print("\ntargets:")
-    for key, value in summary["targets"].items():
-        print(f"  {'met    ' if value['met'] else 'NOT met'}  {key}: {value['value']}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"written {args.output}")
+    print(f"\ntargets:\n{driver.format_targets(summary['targets'])}")
+    driver.write_json(args.output, summary)
 
 
 if __name__ == "__main__":

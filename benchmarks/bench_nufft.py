@@ -34,22 +34,18 @@ Prints tables and writes ``benchmarks/results/bench_nufft.json``.
 
 from __future__ import annotations
 
-import os
+import json
+import statistics
+import sys
+from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import driver  # noqa: E402
 
-import argparse  # noqa: E402
-import datetime  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+driver.one_thread()  # before numpy (and finufft) load
 
 import numpy as np  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "bench_nufft.json"
 WIDTH = 0.05
 TARGET_RATIO = 1.15
 TARGET_RATE = 1.2e7
@@ -72,12 +68,26 @@ OPTIONS = {
 }
 
 
-def _clock(call) -> tuple[float, float]:
-    """(wall, CPU) seconds of one call: one thread, so the CPU time is the time on one core,
-    which a shared machine inflates far less than the wall time."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    call()
-    return time.perf_counter() - wall, time.process_time() - cpu
+OVERHEAD_COLUMNS = [
+    ("d", "dim", "{:d}"),
+    ("N", "n", "{:d}"),
+    ("modes", lambda c: "x".join(map(str, c["modes"])), "{}"),
+    ("eps", "nufft_eps", "{:.1e}"),
+    ("apply CPU", "apply_s", "{:.4f}"),
+    ("bare CPU", "bare_execute_s", "{:.4f}"),
+    ("own plan", "own_plan_execute_s", "{:.4f}"),
+    ("ratio", "ratio", "{:.3f}"),
+    ("pts/s", "points_per_s", "{:.2e}"),
+    (f"<= {TARGET_RATIO}", lambda c: driver.yes_no(c["met"]), "{}"),
+]
+OPTION_COLUMNS = [
+    ("option", "option", "{}"),
+    ("eps", "finufft_eps", "{:.1e}"),
+    ("CPU s", "seconds", "{:.4f}"),
+    ("pts/s", "points_per_s", "{:.2e}"),
+    ("err/tol", "error_measure", "{:.3f}"),
+    ("ok", lambda r: driver.yes_no(r["within_tol"]), "{}"),
+]
 
 
 def _problem(n: int, dim: int):
@@ -119,14 +129,12 @@ def overhead_case(n: int, dim: int, tol: float, repeat: int) -> dict:
         op._plan.execute_adjoint(coefficients, out=values)
 
     repeat = max(repeat, int(2e6 // n))  # small cases: more repetitions
-    clocks: dict[str, list[tuple[float, float]]] = {"apply": [], "bare": [], "own": []}
-    op.apply(u), bare(), own_plan()
-    for _ in range(repeat):  # interleaved: the load of the machine hits all three alike
-        clocks["apply"].append(_clock(lambda: op.apply(u)))
-        clocks["bare"].append(_clock(bare))
-        clocks["own"].append(_clock(own_plan))
-    cpu = {k: [c for _, c in v] for k, v in clocks.items()}
-    wall = {k: [w for w, _ in v] for k, v in clocks.items()}
+    # interleaved: the load of the machine hits all three alike; one thread, so the CPU time
+    # is the time on one core, which a shared machine inflates far less than the wall time
+    calls = {"apply": lambda: op.apply(u), "bare": bare, "own": own_plan}
+    times = driver.rounds(calls, repeat, warmup=1)
+    cpu = {k: t.cpu for k, t in times.items()}
+    wall = {k: t.wall for k, t in times.items()}
     ratios = [a / b for a, b in zip(cpu["apply"], cpu["bare"], strict=True)]
     own_ratios = [a / b for a, b in zip(cpu["apply"], cpu["own"], strict=True)]
     apply_s = statistics.median(cpu["apply"])
@@ -210,13 +218,11 @@ def options_cases(n: int, tol: float, repeat: int) -> list[dict]:
         error = np.abs(result[rows] - exact).max() / (tol * scale)
         pairs[name] = (plan, pair)
         meta[name] = (eps, precision, changes, float(error))
-    clocks: dict[str, list[tuple[float, float]]] = {name: [] for name in pairs}
-    for _ in range(repeat):  # round robin over the options
-        for name, (_, pair) in pairs.items():
-            clocks[name].append(_clock(pair))
+    # round robin over the options
+    times = driver.rounds({name: pair for name, (_, pair) in pairs.items()}, repeat)
     records = []
     for name, (eps, precision, changes, error) in meta.items():
-        seconds = statistics.median(c for _, c in clocks[name])
+        seconds = statistics.median(times[name].cpu)
         records.append(
             {
                 "option": name,
@@ -224,8 +230,8 @@ def options_cases(n: int, tol: float, repeat: int) -> list[dict]:
                 "precision": precision,
                 "changes": changes,
                 "seconds": seconds,
-                "wall_seconds": statistics.median(w for w, _ in clocks[name]),
-                "seconds_all": [c for _, c in clocks[name]],
+                "wall_seconds": statistics.median(times[name].wall),
+                "seconds_all": times[name].cpu,
                 "points_per_s": n / seconds,
                 "error_measure": error,
                 "within_tol": bool(error <= 1.0),
@@ -236,38 +242,20 @@ def options_cases(n: int, tol: float, repeat: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = driver.make_parser(__doc__, "bench_nufft", case=False)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--dims", type=int, nargs="+", default=[2, 3])
     parser.add_argument("--tol", type=float, default=1e-6)
     parser.add_argument("--repeat", type=int, default=5, help="repetitions (medians)")
     parser.add_argument("--option-size", type=int, default=1_000_000, help="N of the sweep")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON result file")
     args = parser.parse_args(argv)
 
     cases = [overhead_case(n, d, args.tol, args.repeat) for d in args.dims for n in args.sizes]
     print(f"\n## operator apply vs bare finufft type 1 + type 2 (tol {args.tol:g}, 1 thread)\n")
-    print(
-        f"{'d':>2} {'N':>8} {'modes':>14} {'eps':>8} {'apply CPU':>9} {'bare CPU':>8} "
-        f"{'own plan':>8} "
-        f"{'ratio':>6} {'pts/s':>9} {'<= 1.15':>7}"
-    )
-    for c in cases:
-        print(
-            f"{c['dim']:>2} {c['n']:>8} {'x'.join(map(str, c['modes'])):>14} "
-            f"{c['nufft_eps']:>8.1e} {c['apply_s']:>9.4f} {c['bare_execute_s']:>8.4f} "
-            f"{c['own_plan_execute_s']:>8.4f} "
-            f"{c['ratio']:>6.3f} {c['points_per_s']:>9.2e} {'yes' if c['met'] else 'NO':>7}"
-        )
+    print(driver.format_table(OVERHEAD_COLUMNS, cases))
     options = options_cases(args.option_size, args.tol, args.repeat)
     print(f"\n## finufft options, bare type 1 + multiplier + type 2, N = {args.option_size}, 2D\n")
-    print(f"{'option':>20} {'eps':>8} {'CPU s':>8} {'pts/s':>9} {'err/tol':>8} {'ok':>4}")
-    for r in options:
-        print(
-            f"{r['option']:>20} {r['finufft_eps']:>8.1e} {r['seconds']:>8.4f} "
-            f"{r['points_per_s']:>9.2e} {r['error_measure']:>8.3f} "
-            f"{'yes' if r['within_tol'] else 'NO':>4}"
-        )
+    print(driver.format_table(OPTION_COLUMNS, options))
     rate = max((c["points_per_s"] for c in cases if c["dim"] == 2 and c["n"] == 10**6), default=0)
     best = max(
         (r for r in options if r["within_tol"]),
@@ -285,22 +273,16 @@ def main(argv: list[str] | None = None) -> None:
         "rate_met_by_operator": bool(rate >= TARGET_RATE),
     }
     print(f"\ntargets: {json.dumps(targets)}")
-    import finufft
-
     record = {
         "benchmark": "bench_nufft",
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "finufft": finufft.__version__,
-        "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+        **driver.machine_info(("date", "python", "finufft")),
+        "threads": driver.thread_env(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")),
         "kernel": f"Gaussian(width={WIDTH})",
         "overhead": cases,
         "options": options,
         "targets": targets,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {args.output}")
+    driver.write_json(args.output, record)
 
 
 if __name__ == "__main__":

@@ -26,30 +26,33 @@ Writes ``benchmarks/results/bench_split.json`` and prints a table.
 
 from __future__ import annotations
 
-import os
+import json
+import resource
+import sys
+from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import driver  # noqa: E402
 
-import argparse  # noqa: E402
-import datetime  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import resource  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+driver.one_thread()  # before numpy is imported
 
 import numpy as np  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "bench_split.json"
-MARKER = "BENCH_SPLIT_JSON "
 KERNELS = {
     "exponential": {"type": "exponential", "width": 0.05},
     "indicator": {"type": "indicator", "width": 0.05},
 }
+COLUMNS = [
+    ("kernel", "kernel", "{}"),
+    ("d", "dim", "{:d}"),
+    ("N", "n", "{:d}"),
+    ("near/pt", "near_per_point", "{:.1f}"),
+    ("modes", lambda r: "x".join(map(str, r["modes"] or [0])) if "modes" in r else None, "{}"),
+    ("build s", "build_s", "{:.2f}"),
+    ("apply s", "apply_s", "{:.3f}"),
+    ("err/tol", "error_over_tol", "{:.3f}"),
+    ("peak MB", "peak_mb", "{:.0f}"),
+]
 
 
 def grid(n: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -75,21 +78,11 @@ def run_case(dim: int, n: int, kernel: str, tol: float, neighbours: float, repea
     psi = kernels.make_kernel({**KERNELS[kernel], "dim": dim})
     rng = np.random.default_rng(1)
     u = rng.standard_normal(len(w))
-    start = time.perf_counter()
-    op = SplitOperator(x, w, psi, MPI.COMM_SELF, tol=tol, neighbours=neighbours)
-    build = time.perf_counter() - start
-    Ku = op.apply(u)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        op.apply(u)
-        times.append(time.perf_counter() - start)
-    rows = rng.choice(len(w), size=min(64, len(w)), replace=False)
-    exact, scale = np.empty(rows.size), 0.0
-    for k, i in enumerate(rows):
-        psi_row = psi(np.linalg.norm(x - x[i], axis=1)) * w
-        exact[k] = psi_row @ u
-        scale = max(scale, float(np.abs(psi_row) @ np.abs(u)))
+
+    def build():
+        return SplitOperator(x, w, psi, MPI.COMM_SELF, tol=tol, neighbours=neighbours)
+
+    op, measured = driver.measure_operator(build, x, w, psi, u, rng, repeat, tol)
     info = op.info()
     far = info["far"] or {}
     return {
@@ -102,17 +95,12 @@ def run_case(dim: int, n: int, kernel: str, tol: float, neighbours: float, repea
         "modes": far.get("modes"),
         "r_c": info["r_c"],
         "beta": info["beta"],
-        "build_s": build,
-        "apply_s": float(np.median(times)),
-        "apply_s_all": times,
-        "error_over_tol": float(np.abs(Ku[rows] - exact).max() / (tol * scale)),
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        **measured,
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser = driver.make_parser(__doc__, "bench_split")
     parser.add_argument("--dims", nargs="+", type=int, default=[2, 3])
     parser.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--kernels", nargs="+", default=["exponential"], choices=list(KERNELS))
@@ -121,49 +109,34 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--max-gb", type=float, default=10.0)
     parser.add_argument("--timeout", type=float, default=900.0)
-    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.case:
         dim, n, kernel, tol, near, repeat = json.loads(args.case)
         limit = int(args.max_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        print(MARKER + json.dumps(run_case(dim, n, kernel, tol, near, repeat)), flush=True)
+        driver.emit(run_case(dim, n, kernel, tol, near, repeat))
         return
 
     from fem_fhn.nonlocal_.split import NEIGHBOURS
 
     results = []
-    header = (
-        f"{'kernel':>11} {'d':>2} {'N':>9} {'near/pt':>8} {'modes':>16} {'build s':>8} "
-        f"{'apply s':>8} {'err/tol':>8} {'peak MB':>8}"
-    )
-    print(f"tol = {args.tol:g}, grid nodes on the unit box, one thread\n{header}")
+    print(f"tol = {args.tol:g}, grid nodes on the unit box, one thread")
     for kernel in args.kernels:
         for dim in args.dims:
             for n in args.sizes:
                 for near in args.neighbours:
                     near = NEIGHBOURS[dim] if near is None else near
                     spec = json.dumps([dim, n, kernel, args.tol, near, args.repeat])
-                    cmd = [sys.executable, __file__, "--case", spec, "--max-gb", str(args.max_gb)]
+                    case = ["--case", spec, "--max-gb", str(args.max_gb)]
+                    print(f"{kernel:>11} {dim:>2} {n:>9} {near:>8g} ...", end=" ", flush=True)
                     try:
-                        proc = subprocess.run(
-                            cmd, capture_output=True, text=True, timeout=args.timeout
-                        )
-                        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARKER)]
-                        if not lines:
-                            raise RuntimeError(proc.stderr.strip().splitlines()[-1:])
-                        r = json.loads(lines[-1][len(MARKER) :])
-                    except (subprocess.TimeoutExpired, RuntimeError) as err:
-                        r = {"dim": dim, "n": n, "kernel": kernel, "failed": str(err)}
-                        print(f"{kernel:>11} {dim:>2} {n:>9}   failed: {err}", flush=True)
+                        launched = driver.launch(__file__, case, timeout=args.timeout)
+                    except driver.CaseFailed as err:
+                        r = {"dim": dim, "n": n, "kernel": kernel, "failed": err.last_line}
+                        print(f"failed: {err.last_line}", flush=True)
                     else:
-                        modes = "x".join(map(str, r["modes"] or [0]))
-                        print(
-                            f"{kernel:>11} {dim:>2} {r['n']:>9} {r['near_per_point']:>8.1f} "
-                            f"{modes:>16} {r['build_s']:>8.2f} {r['apply_s']:>8.3f} "
-                            f"{r['error_over_tol']:>8.3f} {r['peak_mb']:>8.0f}",
-                            flush=True,
-                        )
+                        r = launched.record
+                        print(f"{launched.wall_s:.1f} s", flush=True)
                     results.append(r)
     targets = {}
     for r in results:
@@ -178,24 +151,16 @@ def main() -> None:
                 "value": value,
                 "met": met,
             }
+    print(f"\n{driver.format_table(COLUMNS, results)}")
+    machine = (*driver.MACHINE, "load_average")
     summary = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "host": platform.node(),
-        "cpus": os.cpu_count(),
-        "load_average": os.getloadavg(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
+        **driver.machine_info(machine, names={"hostname": "host", "cpu_count": "cpus"}),
         "tol": args.tol,
-        "command": " ".join(sys.argv),
         "results": results,
         "targets": targets,
     }
-    print("\ntargets:")
-    for key, value in targets.items():
-        print(f"  {'met    ' if value['met'] else 'NOT met'}  {key}: {value['value']}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"written {args.output}")
+    print(f"\ntargets:\n{driver.format_targets(targets)}")
+    driver.write_json(args.output, summary)
 
 
 if __name__ == "__main__":
