@@ -10,7 +10,7 @@ and 66 049 nodes), ∂t V = σ ΔV + V − V³ − W, ∂t W = τ (V + a − b W
   the ODE step is a numpy forward-Euler step of the FHN reaction on the P1 nodes, as beat takes
   any ``fun(states, t, parameters, dt)``).
 - fem_fhn: ``LocalFHN(nodes, FHNParameters(), σ)`` (lumped mass) advanced by
-  ``IMEXStepper(dt, scheme, linear_solver=...)``.
+  ``LocalFHN(..., linear_solver=...)`` advanced by ``make_integrator(scheme, dt)``.
 
 Each repetition times, in the same process and one after the other, the ``--steps`` steps of
 beat and of every (scheme, solver) of fem_fhn, each after one warm-up step that assembles and
@@ -110,15 +110,16 @@ class BeatCase:
 
 
 class FemFhnCase:
-    """fem_fhn's LocalFHN + IMEXStepper on the same mesh."""
+    """fem_fhn's LocalFHN and its IMEX scheme on the same mesh."""
 
     def __init__(self, nodes, params, scheme: str, solver: str):
-        from fem_fhn.macro.local_rd import IMEXStepper, LocalFHN
+        from fem_fhn.macro.local_rd import LocalFHN
+        from fem_fhn.timestepping import make_integrator
 
-        self.model = LocalFHN(nodes, params, SIGMA)
+        self.model = LocalFHN(nodes, params, SIGMA, linear_solver=solver)
         x = nodes.coords[:, 0]
         self.y = self.model.state(_initial(x), np.full_like(x, W0))
-        self.stepper = IMEXStepper(DT, scheme, linear_solver=solver)
+        self.stepper = make_integrator(scheme, DT)
         self.t = 0.0
 
     def run(self, steps: int) -> None:
@@ -173,7 +174,7 @@ def run_size(comm, cells: int, steps: int, repeat: int, variants: list[tuple[str
                 "cpu_ms_per_step": 1e3 * statistics.median(cpu[key]),
                 "cpu_ratio": statistics.median(cpu_ratios),
                 "max_abs_V_difference_to_beat": diff,
-                "linear_iterations": case.stepper.linear_iterations,
+                "linear_iterations": case.stepper.part.linear_iterations,
             }
         )
     return {
