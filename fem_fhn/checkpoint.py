@@ -138,7 +138,8 @@ def sha256(path: Path) -> str:
 
 def input_files(config) -> dict[str, Path]:
     """{key: path} of every file a run reads besides the config: the mesh (a bundled domain's
-    committed mesh too, unless generated at mesh.h), ρ0, initial data, network positions."""
+    committed mesh too, unless generated at mesh.h), ρ0, initial data, and those of the model
+    kind's table (network positions)."""
     from fem_fhn.mesh import resolve_mesh_source
 
     files = {}
@@ -155,8 +156,9 @@ def input_files(config) -> dict[str, Path]:
         field = config.field_source(value, key)
         if isinstance(field, Path):
             files[key] = field
-    if config.network is not None and config.network.positions:
-        files["network.positions"] = config.path(config.network.positions)
+    from fem_fhn.registry import kind_of
+
+    files.update(kind_of(config).inputs(config))
     return files
 
 

@@ -206,6 +206,11 @@ def _network_stable_dt(setup: Setup, t: float) -> float:
     return setup.model.max_stable_dt(implicit_short_range=implicit)
 
 
+def _network_inputs(config: RunConfig) -> dict:
+    net = config.network or NetworkConfig()
+    return {"network.positions": config.path(net.positions)} if net.positions else {}
+
+
 def _network_files(config: RunConfig) -> list[str]:
     net = config.network or NetworkConfig()
     return ["particles/particles.pvd"] if net.write_particles else []
@@ -333,6 +338,7 @@ MODELS_BUILTIN = {
             physics=_network_physics,
             stable_dt=_network_stable_dt,
             files=_network_files,
+            inputs=_network_inputs,
             what="particles",
         ),
         ModelKind(

@@ -58,16 +58,3 @@ def bounding_box(comm: MPI.Comm, points: np.ndarray) -> tuple[np.ndarray, np.nda
     comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
     comm.Allreduce(MPI.IN_PLACE, hi, op=MPI.MAX)
     return lo, hi
-
-
-def global_sum(comm: MPI.Comm, value: float) -> float:
-    """Sum of a scalar over ranks."""
-    return float(comm.allreduce(float(value), op=MPI.SUM))
-
-
-def global_max(comm: MPI.Comm, value: float) -> float:
-    return float(comm.allreduce(float(value), op=MPI.MAX))
-
-
-def global_min(comm: MPI.Comm, value: float) -> float:
-    return float(comm.allreduce(float(value), op=MPI.MIN))

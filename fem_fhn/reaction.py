@@ -45,7 +45,8 @@ class FHNReaction:
 
 
 class Reacting:
-    """Models whose V and W react through an `FHNReaction` held as `fhn`."""
+    """Models whose V and W react through an `FHNReaction` held as `fhn`; by default their state
+    is the rows (V, W) at their points (models with another state override `state`/`fields_of`)."""
 
     fhn: FHNReaction
 
@@ -60,3 +61,10 @@ class Reacting:
     def current(self, t: float) -> np.ndarray | float:
         """I_ext(x, t) including the constant params.I_ext."""
         return self.fhn.current(t)
+
+    def state(self, V: np.ndarray, W: np.ndarray) -> np.ndarray:
+        """The state array (V, W), shape (2, n)."""
+        return np.stack([V, W]).astype(float)
+
+    def fields_of(self, y: np.ndarray) -> dict[str, np.ndarray]:
+        return {"V": y[0], "W": y[1]}

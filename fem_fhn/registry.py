@@ -99,6 +99,8 @@ class ModelKind:
         stable_dt: (setup, t) -> the explicit step bound of the built model.
         hints: extra likely causes named when a run fails.
         files: config -> the extra files and folders its model outputs write.
+        inputs: config -> {key: path} of the files its table reads (their SHA-256 is stored in
+            checkpoints, and a restart with changed files is refused).
         what: what `ids` number ("mesh nodes", "particles"), for messages.
     """
 
@@ -115,6 +117,7 @@ class ModelKind:
     stable_dt: Callable[[Setup, float], float] = _model_stable_dt
     hints: tuple[str, ...] = ()
     files: Callable[..., list[str]] = lambda config: []
+    inputs: Callable[..., dict] = lambda config: {}
     what: str = "mesh nodes"
 
     @property

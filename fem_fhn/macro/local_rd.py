@@ -210,12 +210,6 @@ class LocalFHN(Reacting):
         dy[0] += self.diffusion(y[0])
         return dy
 
-    def state(self, V: np.ndarray, W: np.ndarray) -> np.ndarray:
-        return np.stack([V, W]).astype(float)
-
-    def fields_of(self, y: np.ndarray) -> dict[str, np.ndarray]:
-        return {"V": y[0], "W": y[1]}
-
     def max_stable_dt(self, v_max: float = 1.5) -> float:
         """Step bound of the explicit reaction in an IMEX scheme: 1/max(1, 3 v_max² − 1)."""
         return 1.0 / FHNReaction.max_rate(v_max)

@@ -54,12 +54,6 @@ class NonlocalFHN(Reacting):
         dy[0] += self.laplacian(y[0])
         return dy
 
-    def state(self, V: np.ndarray, W: np.ndarray) -> np.ndarray:
-        return np.stack([V, W]).astype(float)
-
-    def fields_of(self, y: np.ndarray) -> dict[str, np.ndarray]:
-        return {"V": y[0], "W": y[1]}
-
     def max_stable_dt(self, v_max: float = 1.5) -> float:
         """Explicit-RK step bound: 1 / (2 max K|Ψ|ρ0 + max|N'|) (for |V| ≤ v_max)."""
         local = float(np.max(np.abs(self.laplacian.K_rho0), initial=0.0))

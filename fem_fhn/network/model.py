@@ -189,9 +189,6 @@ class NetworkFHN(Reacting):
 
     # ------------------------------------------------------------------ helpers
 
-    def state(self, v: np.ndarray, w: np.ndarray) -> np.ndarray:
-        return np.stack([v, w]).astype(float)
-
     def weighted_sum(self, u: np.ndarray) -> float:
         """Σ_i ω_i u_i over all ranks."""
         require(self.weights is not None, "weights", None, "particle weights for weighted sums")

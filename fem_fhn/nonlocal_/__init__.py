@@ -71,12 +71,12 @@ def choose_method(n_global: int, kernel, tol: float, volume: float) -> tuple[str
         return "dense", f"N = {n_global} <= {DENSE_MAX}: the exact quadrature is cheap"
     support = getattr(kernel, "support", math.inf)
     dim = getattr(kernel, "dim", 2)
-    if "sparse" in METHODS and math.isfinite(support) and volume > 0:
+    if math.isfinite(support) and volume > 0:
         ball = math.pi ** (dim / 2) / math.gamma(dim / 2 + 1) * support**dim
         neighbours = n_global * min(ball / volume, 1.0)
         if neighbours <= SPARSE_MAX_NEIGHBOURS:
             return "sparse", f"compact kernel with about {neighbours:.0f} neighbours per point"
-    if "nufft" in METHODS and getattr(kernel, "smooth", False):
+    if getattr(kernel, "smooth", False):
         return "nufft", f"smooth translation-invariant kernel, N = {n_global}"
     cusp, edge = singular_points(kernel) if hasattr(kernel, "fourier") else (False, None)
     if "split" in METHODS and cusp and edge is None and dim <= 2 and n_global >= SPLIT_MIN:
