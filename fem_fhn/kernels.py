@@ -543,3 +543,16 @@ def make_kernel(spec: Mapping[str, Any]) -> Kernel:
                 f"kernel.{key} is missing: {kind} kernels need {', '.join(required)}"
             )
     return cls(**{key: value for key, value in spec.items() if key != "type"})
+
+
+def min_value(kernel) -> float:
+    """min_r Ψ(r): exact (0 or the strength) for the built-in one-signed profiles, otherwise
+    Ψ sampled at 40 001 radii on [0, support] (on [0, 400 width] for unbounded support)."""
+    if isinstance(kernel, Gaussian | Exponential | Indicator | Bump):
+        return min(0.0, float(kernel.strength))
+    width = float(getattr(kernel, "width", 1.0))
+    support = float(getattr(kernel, "support", math.inf))
+    r_max = support if math.isfinite(support) else 400.0 * width
+    with np.errstate(all="ignore"):
+        values = np.asarray(kernel(np.linspace(0.0, r_max, 40_001)), dtype=float)
+    return float(np.nanmin(values))

@@ -9,11 +9,14 @@ Its explicit step bound is 1/max|N'(V)| = 1/max(1, 3 v_max² − 1) for |V| ≤ 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fem_fhn.macro.stimulus import Stimulus
 from fem_fhn.params import FHNParameters
+
+if TYPE_CHECKING:
+    from fem_fhn.macro.stimulus import Stimulus
 
 
 @dataclass

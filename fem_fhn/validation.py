@@ -243,11 +243,9 @@ def check_kernel_sign(kernel, spec: dict, allow_negative: bool) -> None:
     """
     if allow_negative:
         return
-    width = float(getattr(kernel, "width", 1.0))
-    r = np.linspace(0.0, 20.0 * width, 2001)
-    with np.errstate(all="ignore"):
-        values = np.asarray(kernel(r), dtype=float)
-    low = float(np.nanmin(values))
+    from fem_fhn.kernels import min_value
+
+    low = min_value(kernel)
     if low < 0:
         shown = {k: v for k, v in spec.items() if k != "type"}
         raise _error(

@@ -20,8 +20,6 @@ whole right-hand side (relaxation in the drift), for explicit integrators at mod
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from mpi4py import MPI
 
@@ -36,17 +34,6 @@ __all__ = ["BACKENDS", "KineticFHN"]
 
 BACKENDS = ("numba", "numpy")
 
-_NONNEGATIVE = (_kernels.Gaussian, _kernels.Exponential, _kernels.Indicator, _kernels.Bump)
-
-
-def kernel_is_nonnegative(kernel) -> bool:
-    """Whether Ψ ≥ 0 (closed form for the built-in kernels, else sampled on [0, support])."""
-    if isinstance(kernel, _NONNEGATIVE):
-        return kernel.strength >= 0
-    width = float(getattr(kernel, "width", 1.0))
-    support = float(getattr(kernel, "support", math.inf))
-    r_max = support if math.isfinite(support) else 400.0 * width
-    return bool(np.all(np.asarray(kernel(np.linspace(0.0, r_max, 40_001))) >= 0))
 
 
 class _NegativePart:
@@ -64,7 +51,7 @@ def negative_coupling(nodes, kernel, rho0: np.ndarray, comm) -> np.ndarray:
 
     Zero for Ψ ≥ 0; otherwise one dense apply of Ψ⁻ = max(−Ψ, 0) (8 n_local N bytes, once).
     """
-    if kernel_is_nonnegative(kernel):
+    if _kernels.min_value(kernel) >= 0:
         return np.zeros(len(rho0))
     from fem_fhn.nonlocal_ import make_operator
 

@@ -52,6 +52,7 @@ from mpi4py import MPI
 
 from fem_fhn.kinetic import transport
 from fem_fhn.params import ParameterError, require
+from fem_fhn.timestepping import equal_steps
 
 __all__ = [
     "MACRO_LIMIT",
@@ -118,7 +119,7 @@ class APSplitting:
         return MACRO_LIMIT[self.transport_scheme]
 
     def n_steps(self, t: float, t_target: float) -> int:
-        return max(1, math.ceil((t_target - t) / self.dt * (1 - 1e-12)))
+        return equal_steps(self.dt, t, t_target)
 
     def check_cfl(self, model, t: float, h: float) -> np.ndarray:
         """Per-node CFL number of the transport without relaxation; raises if any exceeds 1/2."""
