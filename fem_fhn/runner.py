@@ -177,7 +177,25 @@ def build_macro(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -
     if used is not None and used > bound and nodes.comm.rank == 0:
         log.warning("time step %g exceeds the explicit stability estimate %.3g", used, bound)
     info = {"model": "nonlocal_fhn", "nonlocal": {**asdict(config.nonlocal_), **op.info()}}
-    return Setup(nodes, rho0, model, model.state(V0, W0), integrator, ("V", "W"), info=info)
+    y0 = model.state(V0, W0)
+    outputs = _connectome(config, nodes, rho0, model, y0, used, info)
+    return Setup(nodes, rho0, model, y0, integrator, ("V", "W"), outputs, info)
+
+
+def _connectome(config: RunConfig, nodes, rho0, model, y0, dt: float, info: dict) -> list:
+    """[connectome]: couple the model (history from y0, delays in steps of dt); its outputs."""
+    if config.connectome is None:
+        return []
+    from fem_fhn.connectome import config as connectome_config
+
+    coupling = connectome_config.build(config, nodes, rho0, dt)
+    model.couple(coupling, y0)
+    info["connectome"] = {
+        **asdict(config.connectome),
+        "regions": coupling.connectome.n_regions,
+        "max_delay_steps": coupling.max_delay,
+    }
+    return connectome_config.outputs(config, nodes, coupling, lambda y: model.fields_of(y)["V"])
 
 
 def build_network(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -> Setup:
@@ -450,6 +468,10 @@ def output_files(config: RunConfig, setup: Setup, pictures: dict) -> list[str]:
         files.append("phase_space.png")
     if config.network is not None and config.network.write_particles:
         files.append("particles/particles.pvd")
+    if config.connectome is not None:
+        from fem_fhn.connectome.output import output_names
+
+        files += output_names(config)
     return [*files, "diagnostics.csv", "summary.json", config.checkpoint.dir + "/"]
 
 

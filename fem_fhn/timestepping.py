@@ -23,6 +23,9 @@ from fem_fhn.params import ParameterError, require
 
 
 class Model(Protocol):
+    """What the integrators need; a model may also have `after_step(t, y)`, which `FixedStep`
+    calls after every completed step (e.g. to store a delay history)."""
+
     comm: object
 
     def rhs(self, t: float, y: np.ndarray) -> np.ndarray: ...
@@ -142,8 +145,11 @@ class FixedStep:
     def advance(self, model: Model, t: float, y: np.ndarray, t_target: float):
         n = self.n_steps(t, t_target)
         h = (t_target - t) / n
+        after_step = getattr(model, "after_step", None)
         for i in range(n):
             y = self.tableau.step(model, t + i * h, y, h)
+            if after_step is not None:
+                after_step(t_target if i == n - 1 else t + (i + 1) * h, y)
         return t_target, y, n
 
 
