@@ -86,8 +86,19 @@ def test_projection_round_trip(tmp_path, rng):
     P = rng.standard_normal((3, 11))
     np.save(tmp_path / "P.npy", P)
     savemat(tmp_path / "P.mat", {"ProjectionMatrix": P})
-    assert np.array_equal(read_projection(tmp_path / "P.npy"), P)
-    assert np.array_equal(read_projection(tmp_path / "P.mat"), P)
+    for name in ("P.npy", "P.mat"):
+        data = read_projection(tmp_path / name)
+        assert np.array_equal(data.matrix, P) and data.rows.tolist() == [0, 1, 2]
+    P[1] = np.nan  # a sensor without a projection (as in TVB's EEG files) is left out
+    np.save(tmp_path / "P.npy", P)
+    data = read_projection(tmp_path / "P.npy")
+    assert np.array_equal(data.matrix, P[[0, 2]]) and data.rows.tolist() == [0, 2]
+    assert data.n_rows == 3
+    P[2, 4] = np.inf
+    np.save(tmp_path / "P.npy", P)
+    with pytest.raises(ParameterError) as err:
+        read_projection(tmp_path / "P.npy")
+    assert "row 2 has non-finite values" in _one_line(err, "connectome.projection = ")
 
 
 def _one_line(err, start: str) -> str:
@@ -385,6 +396,7 @@ labels = "labels.npy"
 speed = 2.0
 G = 0.8
 projection = "P.npy"
+sensors = "sensors.txt"
 """
 
 
@@ -403,7 +415,10 @@ def connectome_run_inputs(folder, comm):
         np.save(folder / "labels.npy", labels)
         np.save(folder / "W.npy", gen.random((4, 4)))
         np.save(folder / "L.npy", 0.1 + 0.4 * gen.random((4, 4)))
-        np.save(folder / "P.npy", gen.standard_normal((3, x.size)))
+        P = gen.standard_normal((4, x.size))
+        P[1] = np.nan  # a sensor without a projection: left out
+        np.save(folder / "P.npy", P)
+        (folder / "sensors.txt").write_text("Fp1 1 0 0\nFp2 0 1 0\nCz 0 0 1\nOz 1 1 0\n")
     comm.barrier()
 
     def config(t_end, n_out, png="false"):
@@ -434,11 +449,12 @@ def test_run_writes_regions_and_sensors_and_restarts_exactly(tmp_path):
     for name in ("regions.csv", "regions.png", "sensors.csv", "sensors.png"):
         assert name in summary["files"] and (tmp_path / "full" / name).is_file()
     header, regions = _csv(tmp_path / "full" / "regions.csv")
-    _, sensors = _csv(tmp_path / "full" / "sensors.csv")
+    sensor_header, sensors = _csv(tmp_path / "full" / "sensors.csv")
+    assert sensor_header == ["t", "Fp1", "Cz", "Oz"]
     assert header == ["t", "region0", "region1", "region2", "region3"]
     setup = states[0][2]
     labels = np.load(tmp_path / "labels.npy")[setup.nodes.global_index]
-    P = np.load(tmp_path / "P.npy")[:, setup.nodes.global_index]
+    P = np.load(tmp_path / "P.npy")[[0, 2, 3]][:, setup.nodes.global_index]
     w = setup.nodes.masses * setup.rho0
     assert regions.shape == (5, 5) and sensors.shape == (5, 4)
     for row_r, row_s, (t, V, _) in zip(regions, sensors, states, strict=True):

@@ -8,6 +8,7 @@
     speed = 3.0                          # conduction speed (mesh length unit per time unit)
     G = 0.1                              # global coupling strength
     projection = "projection_eeg_65_surface_16k.npy"   # optional sensors x vertices (.npy/.mat)
+    sensors = "eeg_brainstorm_65.txt"    # optional sensor names: one line "name x y z" each
     regions_csv = true                   # write regions.csv / regions.png
 
 Paths are relative to the config file. Everything that does not need the mesh is checked when
@@ -17,6 +18,7 @@ built (`build`).
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +28,11 @@ import numpy as np
 from fem_fhn.connectome.coupling import ConnectomeCoupling, RegionMeans, check_scheme
 from fem_fhn.connectome.data import (
     Connectome,
+    SensorProjection,
     check_labels,
     read_connectome,
     read_projection,
+    read_sensor_names,
     read_tvb_zip,
     refuse,
 )
@@ -46,6 +50,7 @@ class ConnectomeConfig:
     speed: float = math.inf
     G: float = 1.0
     projection: str = ""
+    sensors: str = ""
     regions_csv: bool = True
 
     def __post_init__(self):
@@ -55,6 +60,8 @@ class ConnectomeConfig:
             require(False, "connectome.tract_lengths", self.tract_lengths, "leave it out with zip")
         require(bool(self.labels), "connectome.labels", self.labels, "a file of region labels")
         require(self.speed > 0, "connectome.speed", self.speed, "a speed > 0 (inf: no delays)")
+        if self.sensors and not self.projection:
+            require(False, "connectome.sensors", self.sensors, "sensor names with a projection")
 
 
 #: key -> what connectome.speed = inf means (config.INFINITE_OK)
@@ -84,7 +91,7 @@ def input_files(config) -> dict[str, Path]:
     c = config.connectome
     if c is None:
         return {}
-    keys = ("zip", "weights", "tract_lengths", "labels", "projection")
+    keys = ("zip", "weights", "tract_lengths", "labels", "projection", "sensors")
     return {f"connectome.{k}": config.path(getattr(c, k)) for k in keys if getattr(c, k)}
 
 
@@ -114,7 +121,18 @@ def check(config) -> None:
     connectome = load(config)
     load_labels(config, connectome.n_regions)
     if c.projection:
-        read_projection(config.path(c.projection))
+        sensor_names(config, read_projection(config.path(c.projection)))
+
+
+def sensor_names(config, projection: SensorProjection) -> list[str]:
+    """Names of the sensors kept from the projection: from [connectome] sensors, or
+    sensor<row number in the file>."""
+    c = config.connectome
+    if c.sensors:
+        names = read_sensor_names(config.path(c.sensors), projection.n_rows)
+    else:
+        names = [f"sensor{j}" for j in range(projection.n_rows)]
+    return [names[j] for j in projection.rows]
 
 
 def build(config, nodes, rho0: np.ndarray, dt: float) -> ConnectomeCoupling:
@@ -151,13 +169,24 @@ def outputs(config, nodes, coupling: ConnectomeCoupling, field) -> list:
 
     c, comm = config.connectome, nodes.comm
     t_end = config.time.t_end if config.output.png else None  # pictures at the last output
-    names = coupling.connectome.names
+    regions = coupling.connectome.names
     factories = []
     if c.regions_csv:
-        factories.append(lambda out: region_writer(coupling.means, names, field, out, t_end, comm))
+        factories.append(
+            lambda out: region_writer(coupling.means, regions, field, out, t_end, comm)
+        )
     if c.projection:
-        matrix = read_projection(config.path(c.projection))
-        check_projection(matrix, nodes.n_global)
-        projection = Projection(matrix, nodes.global_index, comm)
-        factories.append(lambda out: sensor_writer(projection, field, out, t_end, comm))
+        data = read_projection(config.path(c.projection))
+        check_projection(data.matrix, nodes.n_global)
+        projection = Projection(data.matrix, nodes.global_index, comm)
+        sensors = sensor_names(config, data)
+        left_out = data.n_rows - len(data.rows)
+        if left_out and comm.rank == 0:
+            logging.getLogger("fem_fhn").warning(
+                "connectome.projection: %d of %d sensors have no finite projection and are "
+                "left out",
+                left_out,
+                data.n_rows,
+            )
+        factories.append(lambda out: sensor_writer(projection, field, out, t_end, comm, sensors))
     return factories

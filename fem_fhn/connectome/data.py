@@ -20,6 +20,7 @@ import bz2
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 import numpy as np
 
@@ -198,36 +199,81 @@ def check_labels(values: np.ndarray, n_regions: int, key: str = "connectome.labe
     return values.astype(np.int64)
 
 
-def read_projection(path: Path | str, key: str = "connectome.projection") -> np.ndarray:
-    """A sensors × vertices matrix from .npy or .mat (the one 2D numeric array it holds)."""
+class SensorProjection(NamedTuple):
+    """The finite rows of a projection file: matrix (kept sensors × vertices), rows (their row
+    numbers in the file), n_rows (the file's number of rows)."""
+
+    matrix: np.ndarray
+    rows: np.ndarray
+    n_rows: int
+
+
+def read_projection(path: Path | str, key: str = "connectome.projection") -> SensorProjection:
+    """A sensors × vertices matrix from .npy or .mat (the one 2D numeric array it holds).
+
+    Sensors whose whole row is non-finite (TVB's EEG and MEG projections have such rows: sensors
+    without a projection) are left out; a row with some non-finite values is refused.
+
+    Returns:
+        the rows kept, their row numbers and the number of rows in the file.
+    """
     path = Path(path)
     shown = str(path)
-    if path.suffix != ".mat":
-        if path.suffix != ".npy":
-            raise refuse(key, shown, f"the suffix {path.suffix!r} is not read", PROJECTION_FILES)
-        return load_numbers(path, key, shown, ndim=2)
+    if path.suffix not in (".npy", ".mat"):
+        raise refuse(key, shown, f"the suffix {path.suffix!r} is not read", PROJECTION_FILES)
     if not path.is_file():
         raise refuse(key, shown, f"file {str(path)!r} does not exist", PROJECTION_FILES)
-    from scipy.io import loadmat
-
     try:
-        data = loadmat(path)
-    except (OSError, ValueError, NotImplementedError) as err:
+        arrays = _projection_arrays(path)
+    except (OSError, ValueError, NotImplementedError, EOFError) as err:
         reason = " ".join(str(err).split())[:120]
         raise refuse(key, shown, f"the file cannot be read ({reason})", PROJECTION_FILES) from None
-    arrays = [
+    if len(arrays) != 1:
+        why = f"it holds {len(arrays)} 2D numeric arrays"
+        raise refuse(key, shown, why, PROJECTION_FILES)
+    matrix = np.asarray(arrays[0], dtype=float)
+    finite = np.isfinite(matrix)
+    kept = np.flatnonzero(finite.all(axis=1))
+    partial = np.flatnonzero(finite.any(axis=1) & ~finite.all(axis=1))
+    if partial.size or not kept.size:
+        why = (
+            f"row {partial[0]} has non-finite values"
+            if partial.size
+            else "no row is finite everywhere"
+        )
+        allowed = "finite rows (a row that is non-finite everywhere is a sensor left out)"
+        raise refuse(key, shown, why, allowed)
+    return SensorProjection(matrix[kept], kept, matrix.shape[0])
+
+
+def _projection_arrays(path: Path) -> list[np.ndarray]:
+    if path.suffix == ".npy":
+        data = np.load(path, allow_pickle=False)
+        ok = data.ndim == 2 and np.issubdtype(data.dtype, np.number)
+        return [data] if ok else []
+    from scipy.io import loadmat
+
+    return [
         v
-        for k, v in data.items()
+        for k, v in loadmat(path).items()
         if not k.startswith("__")
         and isinstance(v, np.ndarray)
         and v.ndim == 2
         and np.issubdtype(v.dtype, np.number)
     ]
-    if len(arrays) != 1:
-        why = f"it holds {len(arrays)} 2D numeric arrays"
-        raise refuse(key, shown, why, PROJECTION_FILES)
-    matrix = np.asarray(arrays[0], dtype=float)
-    if not np.all(np.isfinite(matrix)):
-        n_bad = int(np.count_nonzero(~np.isfinite(matrix)))
-        raise refuse(key, shown, f"it holds {n_bad} non-finite values", "finite numbers")
-    return matrix
+
+
+def read_sensor_names(path: Path | str, n: int, key: str = "connectome.sensors") -> list[str]:
+    """The first word of each non-empty line (TVB sensor files: "name x y z ..."), n of them."""
+    path = Path(path)
+    allowed = f"a text file with one line per sensor ({n}), its name first"
+    if not path.is_file():
+        raise refuse(key, str(path), f"file {str(path)!r} does not exist", allowed)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise refuse(key, str(path), f"the file cannot be read ({err})", allowed) from None
+    names = [line.split()[0] for line in text.splitlines() if line.strip()]
+    if len(names) != n:
+        raise refuse(key, str(path), f"it names {len(names)} sensors", allowed)
+    return names
