@@ -337,6 +337,13 @@ def test_delay_equation_converges_to_the_method_of_steps(scheme, order):
     assert np.all(rates > order - 0.15) and np.all(rates < order + 0.5), (errors, rates)
 
 
+def test_a_history_beyond_one_gib_is_refused():
+    W, L = np.ones((2, 2)), np.full((2, 2), 1.0)
+    with pytest.raises(ParameterError) as err:
+        _coupling(W, L, [0, 1], [1.0, 1.0], [1.0, 1.0], speed=1e-9, dt=0.1)
+    assert "GiB" in _one_line(err, "connectome.speed = 1e-09")
+
+
 def test_history_restore_continues_bit_identically(rng):
     dt = 0.05
     W, L = rng.random((3, 3)), dt * (0.6 + 5 * rng.random((3, 3)))  # delays of 1 to 6 steps
@@ -426,6 +433,23 @@ def connectome_run_inputs(folder, comm):
         return parse_config(tomllib.loads(text), folder)
 
     return config
+
+
+def test_weighted_form_matches_the_v_form(tmp_path):
+    """solver.form = "Z" evolves ρ0 V with ρ0 × the coupling: the same region series."""
+    import tomllib
+
+    from fem_fhn.runner import run
+
+    connectome_run_inputs(tmp_path, SELF)  # writes the input files
+    base = RUN.format(t_end=0.5, n_out=2, png="false")
+    base += '[rho0]\nvalue = "1 + 0.5 * sin(x)"\n'
+    for form in ("V", "Z"):
+        text = base + f'[solver]\nform = "{form}"\n'
+        run(parse_config(tomllib.loads(text), tmp_path), tmp_path / form, SELF)
+    _, v_form = _csv(tmp_path / "V" / "regions.csv")
+    _, z_form = _csv(tmp_path / "Z" / "regions.csv")
+    assert np.ptp(v_form[:, 1:]) > 0.1 and np.abs(v_form - z_form).max() <= 1e-12
 
 
 def _csv(path):

@@ -42,6 +42,8 @@ from fem_fhn.params import ParameterError, require
 
 #: time schemes that take equal fixed steps (the ones whole-step delays work with)
 DELAY_SCHEMES = ("euler", "heun", "ssprk3", "rk4")
+#: the largest delay history (region means of the last max delay + 1 steps) a coupling keeps
+MAX_HISTORY_BYTES = 1 << 30
 
 
 def check_scheme(scheme: str) -> None:
@@ -120,6 +122,14 @@ class ConnectomeCoupling:
         delay = connectome.tract_lengths / speed
         self.delay_steps = np.where(mask, np.rint(delay / dt), 0).astype(np.int64)
         self.max_delay = int(self.delay_steps.max(initial=0))
+        history_bytes = 8 * (self.max_delay + 1) * connectome.n_regions
+        require(
+            history_bytes <= MAX_HISTORY_BYTES,
+            "connectome.speed",
+            speed,
+            f"a speed whose longest delay, {self.max_delay} steps of {dt:g}, keeps the history "
+            f"under {MAX_HISTORY_BYTES >> 30} GiB (it would take {history_bytes / 2**30:.3g} GiB)",
+        )
         delayed = self.delay_steps > 0
         self.W_delayed = np.where(delayed, W, 0.0)
         self.W_now = np.where(delayed, 0.0, W)
