@@ -25,6 +25,9 @@ A checkpoint is a folder (OUT/checkpoint by default: [checkpoint] dir) holding
                      points  float64 (n, d)     node coordinates / particle positions (checked on
                                                 restart: a different mesh is refused)
                  and the attributes rank, ranks, kind and t.
+    history.h5   (rank 0, only for models with a history: the connectome's delayed region
+                 means) the arrays of `model.history_state()`, global and the same on every
+                 rank, given back to `model.restore_history` on restart.
 
 State layout: the macroscopic, local and network states are arrays (n_fields, n_local), the kinetic
 state is (n_local, n_v, n_w); the kind's `node_axis` (`fem_fhn.registry`) says which axis runs
@@ -55,6 +58,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fem_fhn.connectome.config import input_files as connectome_files
+from fem_fhn.connectome.config import physics as connectome_physics
 from fem_fhn.io import jsonable
 from fem_fhn.params import ParameterError
 from fem_fhn.simulation import Position, SimulationError
@@ -62,6 +67,7 @@ from fem_fhn.simulation import Position, SimulationError
 FORMAT = "fem_fhn checkpoint"
 VERSION = 1
 META = "meta.json"
+HISTORY = "history.h5"  # the model's state besides the nodal state (the connectome's delays)
 #: files and folders of a run segment that a restart in the same folder moves to segment<k>/
 SEGMENT_OUTPUTS = (
     "fields.bp",
@@ -124,6 +130,7 @@ def physics(config, setup) -> dict:
     out["mesh.source"] = _resolved(config.mesh_source(), config.mesh.source)
     out["mesh.h"] = config.mesh.h
     out.update(setup.kind.physics(config, setup))
+    out.update(connectome_physics(config))
     return _normalised(out)
 
 
@@ -159,6 +166,7 @@ def input_files(config) -> dict[str, Path]:
     from fem_fhn.registry import kind_of
 
     files.update(kind_of(config).inputs(config))
+    files.update(connectome_files(config))
     return files
 
 
@@ -458,6 +466,16 @@ def resume(located: Located, config, setup) -> Resumed:
         )
     y = np.ascontiguousarray(np.moveaxis(rows, 0, kind.node_axis))
     restore_integrator(setup.integrator, meta.get("integrator", {}))
+    if "history" in setup.model.parts:
+        history = read_history(located.ckpt_dir / HISTORY, where)
+        t_history = float(np.asarray(history.get("t", [math.nan])).ravel()[0])
+        if not abs(t_history - position.t) <= 1e-12 * max(1.0, abs(position.t)):
+            raise _config_error(
+                f"--restart {where!r} is not allowed: its delay history is at t = "
+                f"{t_history:g}, its state at t = {position.t:g} (a checkpoint written after a "
+                "failure); allowed: a periodic, interrupted or final checkpoint"
+            )
+        setup.model.restore_history(history)
     return Resumed(y, position, list(meta.get("diagnostics", [])), located)
 
 
@@ -539,6 +557,32 @@ def _read_rows(ckpt_dir: Path, meta: dict, ids: np.ndarray, points: np.ndarray, 
     return rows
 
 
+def write_history(path: Path, state: dict[str, np.ndarray]) -> str | None:
+    """Write a model's history (global arrays, e.g. delayed region means) to HISTORY (rank 0);
+    returns an error message or None. An empty history writes nothing."""
+    if not state:
+        return None
+    try:
+        with _h5py().File(path, "w") as f:
+            for name, value in state.items():
+                f.create_dataset(name, data=np.asarray(value))
+    except (OSError, ValueError) as err:
+        return str(err)
+    return None
+
+
+def read_history(path: Path, where: str) -> dict[str, np.ndarray]:
+    """The arrays of HISTORY (every rank reads the same file)."""
+    try:
+        with _h5py().File(path, "r") as f:
+            return {name: f[name][...] for name in f}
+    except (OSError, KeyError) as err:
+        raise _config_error(
+            f"--restart {where!r} is not allowed: the checkpoint has no readable {HISTORY} "
+            f"({type(err).__name__}); allowed: a checkpoint of a run with the same [connectome]"
+        ) from None
+
+
 class Checkpointer:
     """Writes checkpoints of one run: `checkpoint(t, y, position, reason)` (a Simulation hook).
 
@@ -576,6 +620,7 @@ class Checkpointer:
             "restarts": resumed.restarts if resumed is not None else [],
         }
         self.counts = self.comm.allgather(len(self.ids))
+        self.history = setup.model.history_state if "history" in setup.model.parts else None
 
     def __call__(self, t: float, y: np.ndarray, position: Position, reason: str) -> str:
         """Write the checkpoint atomically (collective); returns its folder."""
@@ -604,6 +649,9 @@ class Checkpointer:
         except (OSError, ValueError) as err:
             error = f"rank {comm.rank}: {err}"
         self._agree(next((e for e in comm.allgather(error) if e), None))
+        if comm.rank == 0 and self.history is not None:
+            error = write_history(tmp / HISTORY, self.history())
+        self._agree(comm.bcast(error, root=0))
         if comm.rank == 0:
             k = min(position.index, len(self.times) - 2)
             meta = {

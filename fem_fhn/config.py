@@ -17,6 +17,7 @@ Expressions (Ï0, initial data, stimulus) are parsed by `fem_fhn.expressions` â€
     [checkpoint] every, dir, signal_steps    # see fem_fhn.checkpoint
     [budget]    memory_gib, steps, outputs   # limits checked before a run (fem_fhn.budget)
     [limit_study] perturbation, perturbation_exponent, eta   # fem-fhn limit-study only
+    [connectome] zip | weights, tract_lengths, labels, speed, G, projection  # fem_fhn.connectome
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from pathlib import Path
 
 from fem_fhn import kernels
 from fem_fhn.checkpoint import SEGMENT_OUTPUTS
+from fem_fhn.connectome import config as connectome_config
+from fem_fhn.connectome.config import ConnectomeConfig
 from fem_fhn.expressions import Expression
 from fem_fhn.io import FORMATS
 from fem_fhn.macro import MODEL_FORMS
@@ -416,6 +419,7 @@ class RunConfig:
     dispersion: DispersionConfig | None = None
     budget: BudgetConfig = BudgetConfig()
     limit_study: LimitStudyConfig = LimitStudyConfig()
+    connectome: ConnectomeConfig | None = None
     base_dir: Path = Path(".")
     source: str = ""  # the config file it was read from
     tables: dict = field(default_factory=dict)  # tables of registered models (`register_table`)
@@ -462,6 +466,7 @@ SECTIONS = {
     "dispersion": DispersionConfig,
     "budget": BudgetConfig,
     "limit_study": LimitStudyConfig,
+    "connectome": ConnectomeConfig,
 }
 
 
@@ -485,7 +490,11 @@ def _unknown(key: str, allowed, where: str) -> ConfigError:
 
 
 #: float keys that also take inf (TOML `inf`): the limit the key's message documents
-INFINITE_OK = {"kinetic.eps": "inf: no relaxation", "network.eps": "inf: no short-range term"}
+INFINITE_OK = {
+    "kinetic.eps": "inf: no relaxation",
+    "network.eps": "inf: no short-range term",
+    **connectome_config.INFINITE,
+}
 #: keys holding a field on the mesh (a number, an expression or a file); the other `float | str`
 #: keys take a number or one word (WORDS, default "auto")
 FIELD_KEYS = {
@@ -586,6 +595,7 @@ def parse_config(data: dict, base_dir: Path | str = ".", source: str = "") -> Ru
     try:
         _check_dispersion(config)
         _check_budget(config)
+        connectome_config.check(config)
     except ConfigError:
         raise
     except ParameterError as err:  # `require` in the cross-table checks: a config error

@@ -85,7 +85,27 @@ def build_nonlocal(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel
     integrator = integrator_for(config, kind, time_step(config, model))
     info = {"model": "nonlocal_fhn", "nonlocal": {**asdict(config.nonlocal_), **op.info()}}
     y0 = model.state(*initial_fields(config, nodes))
-    return Setup(kind, nodes, rho0, model, y0, integrator, model.fields, info=info)
+    setup = Setup(kind, nodes, rho0, model, y0, integrator, model.fields, info=info)
+    if config.connectome is not None:
+        couple_connectome(config, setup)
+    return setup
+
+
+def couple_connectome(config: RunConfig, setup: Setup) -> None:
+    """[connectome]: couple the model (delays in whole steps of the step taken, history from
+    y0); its region and sensor series become the setup's observers."""
+    from fem_fhn.connectome import config as connectome_config
+    from fem_fhn.report import step_used
+
+    dt = step_used(config, setup.integrator)
+    coupling = connectome_config.build(config, setup.nodes, setup.rho0, dt)
+    setup.model.couple(coupling, setup.y0)
+    setup.info["connectome"] = {
+        **asdict(config.connectome),
+        "regions": coupling.connectome.n_regions,
+        "max_delay_steps": coupling.max_delay,
+    }
+    setup.observers += connectome_config.outputs(config, setup.nodes, coupling)
 
 
 def build_local(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -> Setup:

@@ -43,6 +43,8 @@ class Setup:
         info: model facts for summary.json.
         output_fields: y -> {name: nodal values} as written and summarised (default
             model.fields_of; the network marks its empty nodes NaN).
+        observers: factories out_dir -> observers obs(output) of the model's own series
+            (the connectome's regions.csv and sensors.csv), closed at the end.
     """
 
     kind: ModelKind
@@ -55,6 +57,7 @@ class Setup:
     outputs: list[Callable[[Path], Callable]] = field(default_factory=list)
     info: dict = field(default_factory=dict)
     output_fields: Callable | None = None
+    observers: list[Callable[[Path], Callable]] = field(default_factory=list)
 
     def fields_of(self, y: np.ndarray) -> dict[str, np.ndarray]:
         """The nodal fields of state y as the output files and diagnostics take them."""
@@ -158,14 +161,18 @@ def kind_of(config: RunConfig) -> ModelKind:
 
 
 def scheme_of(config: RunConfig, kind: ModelKind) -> str:
-    """time.scheme, or the kind's default for "auto"; refused if the kind cannot use it."""
+    """time.scheme, or the kind's default for "auto"; refused if the kind cannot use it (with a
+    [connectome], whose delay history only fixed-step schemes honour, too)."""
     scheme = config.time.scheme
+    parts = kind.parts | ({"history"} if config.connectome is not None else set())
+    allowed = schemes_for(parts)
     if scheme == "auto":
         return kind.default_scheme
-    if scheme not in kind.schemes:
+    if scheme not in allowed:
+        extra = " and [connectome]" if "history" in parts else ""
         raise ParameterError(
-            f"time.scheme = {scheme!r} is not allowed with solver.model = {kind.name!r}: one of "
-            f"{', '.join(kind.schemes)} (the schemes whose parts the model provides)"
+            f"time.scheme = {scheme!r} is not allowed with solver.model = {kind.name!r}{extra}: "
+            f"one of {', '.join(allowed)} (the schemes whose parts the model provides)"
         )
     return scheme
 

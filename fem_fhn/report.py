@@ -38,6 +38,10 @@ def output_files(config: RunConfig, setup: Setup, pictures: dict) -> list[str]:
     files = [names[f] for f in config.output.formats]
     files += [Path(p).name for p in pictures.values()]
     files += setup.kind.files(config)
+    if config.connectome is not None:
+        from fem_fhn.connectome.output import output_names
+
+        files += output_names(config)
     if config.output.probes:
         files.append("probes.csv")
     return [*files, "diagnostics.csv", "summary.json", config.checkpoint.dir + "/"]

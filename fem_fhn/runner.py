@@ -183,12 +183,14 @@ def _held_logs():
 
 def observers_of(config: RunConfig, setup: Setup, out: Path, diagnostics: Diagnostics):
     """The run's own observers: the field files (every [output] every-th output time), the
-    diagnostics and the probes (every output time); returns (observers, things to close)."""
+    diagnostics, the model's series and the probes (every output time); returns (observers,
+    things to close)."""
     writer = FieldWriter(
         setup.nodes, setup.fields, out, config.output.formats, static={"rho0": setup.rho0}
     )
-    observers = [Every(writer, config.output.every, config.time.n_outputs), diagnostics]
-    closing = [writer, diagnostics]
+    series = [make(out) for make in setup.observers]
+    observers = [Every(writer, config.output.every, config.time.n_outputs), diagnostics, *series]
+    closing = [writer, diagnostics, *series]
     if config.output.probes:
         probes = ProbeWriter(setup.nodes, config.output.probes, setup.fields, out / "probes.csv")
         observers.append(probes)

@@ -9,6 +9,11 @@ some of them:
     "explicit" + "implicit"  dy/dt = E(t, y) − M⁻¹ L y_0          IMEX RK
     "transport" + "flow"     dy/dt = T(t, y) + R(y)               AP splitting
 
+and, optionally, "history": state besides y that follows the solution step by step (the
+connectome's delayed region means), told of every completed step by `after_step(t, y)`, saved
+with `history_state()` and given back with `restore_history(state)`; only the schemes with fixed
+steps honour it.
+
 In the second form L is linear and stiff and acts on field 0 only, M is a mass matrix (the local
 model's diffusion M⁻¹ A, the network's (1/ε) graph Laplacian); the model's `implicit_part`
 solves (M + c L) x = M r. In the third, R is a stiff relaxation whose flow the model computes
@@ -28,6 +33,7 @@ PART_METHODS = {
     "implicit": ("implicit_part",),
     "transport": ("transport_rhs",),
     "flow": ("relax",),
+    "history": ("after_step", "history_state", "restore_history"),
 }
 
 

@@ -155,9 +155,16 @@ class FixedStepIntegrator:
         n = self.n_steps(t, t_target)
         h = (t_target - t) / n
         y = np.array(y, dtype=float)
+        history = "history" in model.parts
         for i in range(n):
-            y = self.step(model, t + i * h, y, h)
+            y = self.step(model, t + i * h, self.perturb(model, y, h), h)
+            if history:  # e.g. a delay history: told of every completed step
+                model.after_step(t_target if i == n - 1 else t + (i + 1) * h, y)
         return t_target, y, n
+
+    def perturb(self, model: Model, y: np.ndarray, h: float) -> np.ndarray:
+        """What happens to the state before each step (default: nothing; IMEX: noise)."""
+        return y
 
     def step(self, model: Model, t: float, y: np.ndarray, h: float) -> np.ndarray:
         raise NotImplementedError
@@ -290,19 +297,15 @@ class IMEXRungeKutta(FixedStepIntegrator):
             self.part = model.implicit_part(self.dt, self.order)
         return self.part
 
-    def advance(self, model: Model, t: float, y: np.ndarray, t_target: float):
-        n = self.n_steps(t, t_target)
-        h = (t_target - t) / n
-        y = np.array(y, dtype=float)
-        for i in range(n):
-            if self.noise:
-                from fem_fhn.network.rng import STREAMS, normals
+    def perturb(self, model: Model, y: np.ndarray, h: float) -> np.ndarray:
+        """The noise increment of the step (numbered by `step_count`, which this counts)."""
+        if self.noise:
+            from fem_fhn.network.rng import STREAMS, normals
 
-                xi = normals(self.seed, STREAMS["noise"], self.step_count, model.global_id)
-                y[0] += self.noise * math.sqrt(h) * xi
-            y = self.step(model, t + i * h, y, h)
-            self.step_count += 1
-        return t_target, y, n
+            xi = normals(self.seed, STREAMS["noise"], self.step_count, model.global_id)
+            y[0] += self.noise * math.sqrt(h) * xi
+        self.step_count += 1
+        return y
 
     def step(self, model: Model, t: float, y: np.ndarray, h: float) -> np.ndarray:
         """One deterministic IMEX step of size h."""
@@ -374,6 +377,9 @@ class Scheme:
         needs: the parts of the standard form a model must provide.
         build: build(dt, options) -> integrator, options the dict of `make_integrator`.
         description: one line for the documentation.
+        honours_history: whether it tells a model with the "history" part of every completed
+            step (fixed steps do; the adaptive scheme, whose steps are not known in advance,
+            cannot honour whole-step delays).
     """
 
     name: str
@@ -382,6 +388,7 @@ class Scheme:
     needs: frozenset[str]
     build: Callable[[float, dict], object]
     description: str
+    honours_history: bool = True
 
     @property
     def implicit(self) -> bool:
@@ -401,9 +408,15 @@ def register_scheme(scheme: Scheme) -> Scheme:
 
 
 def schemes_for(parts) -> tuple[str, ...]:
-    """The names of the registered schemes a model providing `parts` can use."""
+    """The names of the registered schemes a model providing `parts` can use: those whose needs
+    it provides (and which honour its history, if it has one)."""
     parts = frozenset(parts)
-    return tuple(name for name, s in SCHEMES.items() if s.needs <= parts)
+    history = "history" in parts
+    return tuple(
+        name
+        for name, s in SCHEMES.items()
+        if s.needs <= parts and (s.honours_history or not history)
+    )
 
 
 def make_integrator(scheme: str = "rk4", dt: float = 0.01, **options):
@@ -489,5 +502,6 @@ register_scheme(
         frozenset({"rhs"}),
         _adaptive,
         "PETSc TS, embedded Runge–Kutta pair (Dormand–Prince) with error control",
+        honours_history=False,
     )
 )

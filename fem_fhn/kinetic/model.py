@@ -35,7 +35,6 @@ __all__ = ["BACKENDS", "KineticFHN"]
 BACKENDS = ("numba", "numpy")
 
 
-
 class _NegativePart:
     """Ψ⁻ = max(−Ψ, 0) of a radial kernel."""
 

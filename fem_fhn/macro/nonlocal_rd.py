@@ -11,6 +11,10 @@ defined from kinetic moments; the weighted form evolves Z = (ρ0 V, ρ0 W) inste
 with ρ0 L_ρ0(V) = ρ0 K(Z_V) − Z_V K ρ0 and ρ0 N(V) = Z_V − Z_V³/ρ0² (zero where ρ0 = 0).
 
 State arrays have shape (2, n_owned); the models hold no time step (see `fem_fhn.timestepping`).
+
+An optional connectome coupling (`fem_fhn.connectome`) adds G Σ_l W_kl (V̄_l(t − d_kl) − V̄_k(t))
+to ∂_t V (ρ0 times it to ∂_t (ρ0 V)); its delay history advances in `after_step`, which the
+fixed-step integrators call once per completed step ("history" in `fem_fhn.standard_form`).
 """
 
 from __future__ import annotations
@@ -47,11 +51,37 @@ class NonlocalFHN(Reacting):
         self.fhn = FHNReaction(params, stimulus)
         self.comm = laplacian.op.comm
         self.rho0 = laplacian.rho0
+        self.coupling = None
+
+    # --- connectome coupling (fem_fhn.connectome): the hooks a delayed coupling needs ---
+
+    def couple(self, coupling, y0: np.ndarray) -> None:
+        """Add a connectome coupling; its history starts from the initial state y0. The model
+        then provides the "history" part of the standard form (`after_step`, `history_state`,
+        `restore_history`), which only the fixed-step schemes honour."""
+        self.coupling = coupling
+        self.parts = type(self).parts | {"history"}
+        coupling.start(self.fields_of(y0)["V"])
+
+    def after_step(self, t: float, y: np.ndarray) -> None:
+        """Called by the fixed-step integrators after each completed step (state y at time t)."""
+        if self.coupling is not None:
+            self.coupling.advance_history(t, self.fields_of(y)["V"])
+
+    def history_state(self) -> dict[str, np.ndarray]:
+        """State besides y (the coupling's delay history; the same on every rank)."""
+        return {} if self.coupling is None else self.coupling.history_state()
+
+    def restore_history(self, state: dict[str, np.ndarray]) -> None:
+        if self.coupling is not None:
+            self.coupling.restore(state)
 
     @phases.timing("right-hand sides")
     def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
         dy = self.fhn.rates(t, y[0], y[1])
         dy[0] += self.laplacian(y[0])
+        if self.coupling is not None:
+            self.coupling.apply(t, y[0], dy[0])
         return dy
 
     def max_stable_dt(self, v_max: float = 1.5) -> float:
@@ -83,6 +113,8 @@ class WeightedNonlocalFHN(NonlocalFHN):
             - Z_W
             + self.rho0 * self.current(t)
         )
+        if self.coupling is not None:
+            dy[0] += self.rho0 * self.coupling.term(t, Z_V * self._inv_rho)
         dy[1] = p.tau * (Z_V + p.a * self.rho0 - p.b * Z_W)
         return dy
 

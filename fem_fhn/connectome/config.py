@@ -1,0 +1,193 @@
+"""The [connectome] table: region coupling with conduction delays for the nonlocal macro model.
+
+    [connectome]
+    zip = "connectivity_76.zip"          # a TVB connectivity zip, or:
+    weights = "W.npy"                    # .npy/.csv/.txt matrices (n_regions x n_regions)
+    tract_lengths = "L.npy"              # optional with weights (none: no delays)
+    labels = "regionMapping_16k_76.txt"  # region index per mesh vertex (input node order)
+    speed = 3.0                          # conduction speed (mesh length unit per time unit)
+    G = 0.1                              # global coupling strength
+    projection = "projection_eeg_65_surface_16k.npy"   # optional sensors x vertices (.npy/.mat)
+    sensors = "eeg_brainstorm_65.txt"    # optional sensor names: one line "name x y z" each
+    regions_csv = true                   # write regions.csv / regions.png
+
+Paths are relative to the config file. Everything that does not need the mesh is checked when
+the config is read (`check`); the label count and the projection's columns when the run is
+built (`build`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fem_fhn.connectome.coupling import ConnectomeCoupling, RegionMeans, check_scheme
+from fem_fhn.connectome.data import (
+    Connectome,
+    SensorProjection,
+    check_labels,
+    read_connectome,
+    read_projection,
+    read_sensor_names,
+    read_tvb_zip,
+    refuse,
+)
+from fem_fhn.params import require
+
+
+@dataclass(frozen=True)
+class ConnectomeConfig:
+    """The [connectome] table (see the module docstring)."""
+
+    zip: str = ""
+    weights: str = ""
+    tract_lengths: str = ""
+    labels: str = ""
+    speed: float = math.inf
+    G: float = 1.0
+    projection: str = ""
+    sensors: str = ""
+    regions_csv: bool = True
+
+    def __post_init__(self):
+        one = "either zip (a TVB connectivity zip) or weights (with optional tract_lengths)"
+        require(bool(self.zip) != bool(self.weights), "connectome.zip", self.zip, one)
+        if self.zip and self.tract_lengths:
+            require(False, "connectome.tract_lengths", self.tract_lengths, "leave it out with zip")
+        require(bool(self.labels), "connectome.labels", self.labels, "a file of region labels")
+        require(self.speed > 0, "connectome.speed", self.speed, "a speed > 0 (inf: no delays)")
+        if self.sensors and not self.projection:
+            require(False, "connectome.sensors", self.sensors, "sensor names with a projection")
+
+
+#: key -> what connectome.speed = inf means (config.INFINITE_OK)
+INFINITE = {"connectome.speed": "inf: no delays"}
+
+
+def load(config) -> Connectome:
+    """The connectome of a run config's [connectome] table (paths relative to the config)."""
+    c = config.connectome
+    if c.zip:
+        return read_tvb_zip(config.path(c.zip), "connectome.zip", c.zip)
+    lengths = config.path(c.tract_lengths) if c.tract_lengths else None
+    return read_connectome(config.path(c.weights), lengths)
+
+
+def load_labels(config, n_regions: int) -> np.ndarray:
+    """Region index per vertex in input node order."""
+    from fem_fhn.mesh import load_numbers
+
+    c = config.connectome
+    values = load_numbers(config.path(c.labels), "connectome.labels", c.labels)
+    return check_labels(values, n_regions)
+
+
+def input_files(config) -> dict[str, Path]:
+    """{key: path} of the files [connectome] reads (checksummed by checkpoints)."""
+    c = config.connectome
+    if c is None:
+        return {}
+    keys = ("zip", "weights", "tract_lengths", "labels", "projection", "sensors")
+    return {f"connectome.{k}": config.path(getattr(c, k)) for k in keys if getattr(c, k)}
+
+
+def physics(config) -> dict:
+    """The [connectome] settings a restart must share."""
+    c = config.connectome
+    if c is None:
+        return {}
+    return {"connectome.speed": c.speed, "connectome.G": c.G}
+
+
+def check(config) -> None:
+    """Checks that need no mesh: the model and scheme, the files and their contents."""
+    c = config.connectome
+    if c is None:
+        return
+    other = [t for t in ("network", "kinetic") if getattr(config, t) is not None]
+    if other or config.solver.model != "nonlocal":
+        what = f"[{other[0]}]" if other else f"solver.model = {config.solver.model!r}"
+        raise refuse(
+            "connectome",
+            what,
+            "the coupling is part of the nonlocal macroscopic model",
+            "[connectome] with solver.model = 'nonlocal' and no [network] or [kinetic]",
+        )
+    check_scheme(config.time.scheme)
+    connectome = load(config)
+    load_labels(config, connectome.n_regions)
+    if c.projection:
+        sensor_names(config, read_projection(config.path(c.projection)))
+
+
+def sensor_names(config, projection: SensorProjection) -> list[str]:
+    """Names of the sensors kept from the projection: from [connectome] sensors, or
+    sensor<row number in the file>."""
+    c = config.connectome
+    if c.sensors:
+        names = read_sensor_names(config.path(c.sensors), projection.n_rows)
+    else:
+        names = [f"sensor{j}" for j in range(projection.n_rows)]
+    return [names[j] for j in projection.rows]
+
+
+def build(config, nodes, rho0: np.ndarray, dt: float) -> ConnectomeCoupling:
+    """The coupling on the owned vertices.
+
+    Args:
+        config: the run config (with a [connectome] table).
+        nodes: the nodal mesh (`fem_fhn.mesh.NodalMesh`).
+        rho0: owned ρ0.
+        dt: the fixed time step the integrator takes (delays are whole multiples of it).
+    """
+    c = config.connectome
+    connectome = load(config)
+    labels = load_labels(config, connectome.n_regions)
+    if labels.size != nodes.n_global:
+        raise refuse(
+            "connectome.labels",
+            c.labels,
+            f"the file has {labels.size} labels, the mesh has {nodes.n_global} vertices",
+            "one region label per vertex, in input node order",
+        )
+    owned = labels[nodes.global_index]
+    means = RegionMeans(owned, nodes.masses, rho0, connectome.n_regions, nodes.comm)
+    return ConnectomeCoupling(connectome, means, c.G, c.speed, dt)
+
+
+def outputs(config, nodes, coupling: ConnectomeCoupling, field: str = "V") -> list:
+    """Factories out_dir ↦ observer of the outputs: regions.csv and, with a projection,
+    sensors.csv.
+
+    Args:
+        field: the name of the field the coupling acts on (V).
+    """
+    from fem_fhn.connectome.output import Projection, check_projection, region_writer, sensor_writer
+
+    c, comm = config.connectome, nodes.comm
+    t_end = config.time.t_end if config.output.png else None  # pictures at the last output
+    regions = coupling.connectome.names
+    factories = []
+    if c.regions_csv:
+        factories.append(
+            lambda out: region_writer(coupling.means, regions, field, out, t_end, comm)
+        )
+    if c.projection:
+        data = read_projection(config.path(c.projection))
+        check_projection(data.matrix, nodes.n_global)
+        projection = Projection(data.matrix, nodes.global_index, comm)
+        sensors = sensor_names(config, data)
+        left_out = data.n_rows - len(data.rows)
+        if left_out and comm.rank == 0:
+            logging.getLogger("fem_fhn").warning(
+                "connectome.projection: %d of %d sensors have no finite projection and are "
+                "left out",
+                left_out,
+                data.n_rows,
+            )
+        factories.append(lambda out: sensor_writer(projection, field, out, t_end, comm, sensors))
+    return factories
