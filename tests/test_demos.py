@@ -103,6 +103,22 @@ def check_neuron(out: Path) -> None:
     assert np.allclose(results["small_oscillation_periods"], period, rtol=1e-4, atol=0)
 
 
+def bistable_front_speed(w0: float, D: float) -> float:
+    """Closed-form speed c = −3 v2 √(D/2) of the front of ∂t V = D ∂xx V + V − V³ − w0 joining
+    v3 (behind) to v1 (ahead), v1 < v2 < v3 the roots of v − v³ = w0."""
+    v2 = np.sort(np.roots([-1.0, 0.0, 1.0, -w0]).real)[1]
+    return float(-3.0 * v2 * np.sqrt(D / 2.0))
+
+
+def check_planar_pulse(results: dict, key: str) -> float:
+    """Assert 0.8 c0 ≤ results[key] < c0 for the frozen-W front speed c0 at the rest state
+    (see `check_scroll_3d`); returns c0."""
+    c0 = bistable_front_speed(results["rest_state"][1], results["D"])
+    assert results["c_front_frozen_w"] == pytest.approx(c0, rel=1e-12)
+    assert 0.8 * c0 <= results[key] < c0, results[key] / c0
+    return c0
+
+
 def check_front_strip(out: Path) -> None:
     """The bistable front on the strip (CI: bundled strip, h = 0.1, t ≤ 12) and on the interval.
 
@@ -116,9 +132,7 @@ def check_front_strip(out: Path) -> None:
     s = 0.5 and 1): asserted 0 < c(s = 1) < c(s = 0.5) < c in the direction of c; a kernel of
     mass S = 1 = max N' still moves (pinning needs S < 1)."""
     results = json.loads((out / "results.json").read_text())
-    w0, D = results["w0"], results["sigma"]
-    v2 = np.sort(np.roots([-1.0, 0.0, 1.0, -w0]).real)[1]
-    c = -3.0 * v2 * np.sqrt(D / 2.0)
+    c = bistable_front_speed(results["w0"], results["sigma"])
     assert results["c_theory"] == pytest.approx(c, rel=1e-12)
     assert results["c_local"] == pytest.approx(c, rel=5e-3)
     assert results["local_fit_residual"] < 1e-3
@@ -223,11 +237,7 @@ def check_scroll_3d(out: Path) -> None:
     equals the front width (a P1 speed error of several %): asserted within 15 % (measured
     0.98 ×)."""
     results = json.loads((out / "results.json").read_text())
-    w_rest, D = results["rest_state"][1], results["D"]
-    v2 = np.sort(np.roots([-1.0, 0.0, 1.0, -w_rest]).real)[1]
-    c0 = -3.0 * v2 * np.sqrt(D / 2.0)
-    assert results["c_front_frozen_w"] == pytest.approx(c0, rel=1e-12)
-    assert 0.8 * c0 <= results["c_planar"] < c0, results["c_planar"] / c0
+    check_planar_pulse(results, "c_planar")
     assert len(results["first_arrivals"]["t"]) >= 2
     assert results["c_first_passage"] == pytest.approx(results["c_planar"], rel=0.15)
 
@@ -246,11 +256,7 @@ def check_spiral_holes(out: Path) -> None:
     and P1 with lumped mass slows a front that coarse by several % (the torus at h = δ: −7 %
     after its +5 % tilt): asserted 0.88 ≤ c / c_planar ≤ 1.02 (measured 0.934)."""
     results = json.loads((out / "results.json").read_text())
-    w_rest, D = results["rest_state"][1], results["D"]
-    v2 = np.sort(np.roots([-1.0, 0.0, 1.0, -w_rest]).real)[1]
-    c0 = -3.0 * v2 * np.sqrt(D / 2.0)
-    assert results["c_front_frozen_w"] == pytest.approx(c0, rel=1e-12)
-    assert 0.8 * c0 <= results["c_planar_1d"] < c0, results["c_planar_1d"] / c0
+    check_planar_pulse(results, "c_planar_1d")
     t_low, t_high = results["climb_arrivals"]
     y_low, y_high = results["climb_heights"]
     assert results["c_plane"] == pytest.approx((y_high - y_low) / (t_high - t_low), rel=1e-12)
