@@ -64,19 +64,22 @@ print("Hopf currents:", np.round(hopf, 5))
 
 out = Path("out/demo_neuron")
 out.mkdir(parents=True, exist_ok=True)
+excitable = regimes["excitable"]
+omega_h = np.sqrt(excitable.tau * (1.0 - excitable.tau * excitable.b**2))  # √det J at tr J = 0
 
 
 def leading_real_part(current: float) -> float:
     """Real part of the rightmost eigenvalue of the excitable neuron's equilibrium at `current`."""
-    p = regimes["excitable"].replace(I_ext=current)
+    p = excitable.replace(I_ext=current)
     (v, w), *_ = neuron.equilibria(p)
     return float(neuron.eigenvalues(p, v, w)[0].real)
 
 
 def small_oscillation_period(current: float, amplitude: float = 1e-4) -> float:
     """Mean interval between upward crossings of v = v* of a trajectory started `amplitude`
-    away from the equilibrium (linear interpolation between 20 001 output times)."""
-    p = regimes["excitable"].replace(I_ext=current)
+    away from the equilibrium, over eight periods 2π/ω_H (crossings interpolated linearly
+    between 20 001 output times)."""
+    p = excitable.replace(I_ext=current)
     (v_eq, w_eq), *_ = neuron.equilibria(p)
     t, v, _ = neuron.trajectory(p, v_eq + amplitude, w_eq, 8 * 2 * np.pi / omega_h, 20001)
     dv = v - v_eq
@@ -98,8 +101,6 @@ for name, p in regimes.items():
     phase_plane_figure(p, out / f"phase_{name}.png", t_end=t_end)
 print(f"phase planes written to {out}/")
 
-p = regimes["excitable"]
-omega_h = np.sqrt(p.tau * (1.0 - p.tau * p.b**2))
 measured = [brentq(leading_real_part, lo, hi, xtol=1e-13) for lo, hi in ((0, 0.5), (0.5, 1))]
 periods = [small_oscillation_period(current) for current in hopf]
 print(f"Hopf currents measured (leading eigenvalue crosses 0): {np.round(measured, 5)}")
@@ -109,7 +110,7 @@ print(
 write_json(
     out / "results.json",
     {
-        "params": {"a": p.a, "b": p.b, "tau": p.tau},
+        "params": {"a": excitable.a, "b": excitable.b, "tau": excitable.tau},
         "hopf_currents": hopf,
         "hopf_currents_measured": measured,
         "small_oscillation_periods": periods,
