@@ -110,13 +110,12 @@ def bistable_front_speed(w0: float, D: float) -> float:
     return float(-3.0 * v2 * np.sqrt(D / 2.0))
 
 
-def check_planar_pulse(results: dict, key: str) -> float:
+def check_planar_pulse(results: dict, key: str) -> None:
     """Assert 0.8 c0 ≤ results[key] < c0 for the frozen-W front speed c0 at the rest state
-    (see `check_scroll_3d`); returns c0."""
+    (see `check_scroll_3d`)."""
     c0 = bistable_front_speed(results["rest_state"][1], results["D"])
     assert results["c_front_frozen_w"] == pytest.approx(c0, rel=1e-12)
     assert 0.8 * c0 <= results[key] < c0, results[key] / c0
-    return c0
 
 
 def check_front_strip(out: Path) -> None:
