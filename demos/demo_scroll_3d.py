@@ -19,8 +19,11 @@
 # tube.
 #
 # Measured: the rotation period T (arrival times at probes on the centre line), the speed
-# $2\pi R / T$ along the centre line, and the speed of a planar pulse of the same medium (a 1D
-# run, tracked with `analysis.FrontTracker`).
+# $2\pi R / T$ along the centre line, the speed of the first passage along the centre line (the
+# first arrival times against the arc length $R\varphi$ of the probes), and the speed of a
+# planar pulse of the same medium (a 1D run, tracked with `analysis.FrontTracker`), which is
+# below the speed $c_0 = -3 v_2 \sqrt{D/2}$ of the front of the bistable equation with W frozen
+# at $W^*$ ($v_2$ the middle root of $v - v^3 = W^*$), its limit for $\tau \to 0$.
 
 # +
 import os
@@ -31,9 +34,9 @@ import numpy as np
 from mpi4py import MPI
 
 from fem_fhn import neuron
-from fem_fhn.analysis import FrontTracker
+from fem_fhn.analysis import FrontTracker, front_speed
 from fem_fhn.config import parse_config
-from fem_fhn.io import Every, FieldWriter, Probe
+from fem_fhn.io import Every, FieldWriter, Probe, write_json
 from fem_fhn.params import FHNParameters
 from fem_fhn.render import render_fields
 from fem_fhn.runner import build
@@ -58,9 +61,9 @@ R, r = 1.0, 0.35
 t_end = 20.0 if CI else 170.0
 sample_dt = 0.5
 frames = 10 if CI else 50
-# probes on the centre line at a quarter, half and three quarters of a turn
-angles = np.array([0.5, 1.0, 1.5]) * np.pi
-probes = np.column_stack([R * np.cos(angles), R * np.sin(angles), np.zeros(3)])
+# probes on the centre line at an eighth, a quarter, half and three quarters of a turn
+angles = np.array([0.25, 0.5, 1.0, 1.5]) * np.pi
+probes = np.column_stack([R * np.cos(angles), R * np.sin(angles), np.zeros(angles.size)])
 # -
 
 # ## Mesh
@@ -116,7 +119,8 @@ def arrivals(times: np.ndarray, values: np.ndarray) -> np.ndarray:
 # ## Output
 #
 # `out/demo_scroll_3d/`: `fields.bp` (ParaView with ADIOS2), `fields.xdmf` and `vtk/fields.pvd`
-# (every ParaView), `V.png` and `V.gif` (the torus cut by the plane y = 0), `probes.csv`.
+# (every ParaView), `V.png` and `V.gif` (the torus cut by the plane y = 0), `probes.csv`,
+# `results.json` (the measured speeds and periods).
 # `pvbatch demos/paraview/demo_scroll_3d.py` opens whichever of the field files this ParaView
 # reads, clips the torus, colours it by V and draws the front V = 0.
 
@@ -177,7 +181,39 @@ if comm.rank == 0:
             f"inner rim {omega * (R - r):.4f}, outer rim {omega * (R + r):.4f}"
         )
     else:
+        T = None
         print("no complete round trip yet")
+    first = [
+        (a, hits[0])
+        for a, v in zip(angles, values.T, strict=True)
+        if (hits := arrivals(times, v)).size
+    ]
+    arc_t = np.array([t for _, t in first])
+    arc_s = R * np.array([a for a, _ in first])
+    c_first = front_speed(arc_t, arc_s).speed if len(first) >= 2 else None
+    v2 = np.sort(np.roots([-1.0, 0.0, 1.0, -w_rest]).real)[1]
+    c_front = -3.0 * v2 * np.sqrt(D / 2.0)
+    if c_first is not None:
+        print(
+            f"first passage along the centre line {c_first:.4f} = {c_first / c_planar:.3f} x "
+            f"planar; planar = {c_planar / c_front:.3f} x the frozen-W front speed {c_front:.4f}"
+        )
+    write_json(
+        out / "results.json",
+        {
+            "D": D,
+            "R": R,
+            "rest_state": [v_rest, w_rest],
+            "nodes": nodes.n_global,
+            "c_planar": c_planar,
+            "c_front_frozen_w": c_front,
+            "first_arrivals": {"angle": [a for a, _ in first], "t": arc_t},
+            "c_first_passage": c_first,
+            "period": T,
+            "periods": periods,
+        },
+        MPI.COMM_SELF,
+    )
     print(f"wall time {time.perf_counter() - start:.1f} s; output in {out}/")
 # -
 

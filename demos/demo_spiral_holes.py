@@ -20,7 +20,12 @@
 # waves that break on them.
 #
 # The measured number is the rotation period, read from the time series of $V$ at a few probe
-# points (the times between successive upward crossings of $V = 0$).
+# points (the times between successive upward crossings of $V = 0$). Before the spiral forms,
+# the initial wave climbs the left half of the disc as a plane wave: its speed, from the
+# arrival times at two probes above each other at x = −0.75, is compared with the planar pulse
+# of the same medium on a fine 1D mesh, and both with the speed $c_0 = -3 v_2 \sqrt{D/2}$ of the
+# front of the bistable equation with W frozen at $W^*$ ($v_2$ the middle root of
+# $v - v^3 = W^*$), the pulse's limit for $\tau \to 0$.
 
 # +
 import os
@@ -31,11 +36,12 @@ import numpy as np
 from mpi4py import MPI
 
 from fem_fhn import neuron
+from fem_fhn.analysis import FrontTracker
 from fem_fhn.config import parse_config
-from fem_fhn.io import Every, FieldWriter, Probe
+from fem_fhn.io import Every, FieldWriter, Probe, write_json
 from fem_fhn.params import FHNParameters
 from fem_fhn.render import render_fields
-from fem_fhn.runner import build
+from fem_fhn.runner import build, run
 from fem_fhn.simulation import Simulation
 
 # -
@@ -57,7 +63,8 @@ kernel = {"type": "gaussian", "width": width, "strength": 2.0 * D / width**2}
 t_end = 30.0 if CI else 200.0
 sample_dt = 0.5  # probe sampling interval
 frames = 10 if CI else 40  # frames written to the field files and the GIF
-probes = np.array([[0.0, -0.75], [-0.75, 0.0], [0.3, 0.7]])
+probes = np.array([[0.0, -0.75], [-0.75, 0.0], [0.3, 0.7], [-0.75, 0.1], [-0.75, 0.35]])
+climb = [3, 4]  # the probes that time the climbing plane wave
 if MPI.COMM_WORLD.rank == 0:
     print(f"rest state V* = {v_rest:.4f}, W* = {w_rest:.4f}: {neuron.classify(params)}")
 # -
@@ -101,19 +108,48 @@ config = parse_config(
 # and a `FieldWriter` called on every k-th sample only.
 
 
-def periods(times: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Intervals between successive upward crossings of 0 (linear interpolation)."""
+def arrivals(times: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Times of the upward crossings of 0 (linear interpolation)."""
     up = np.nonzero((values[:-1] < 0) & (values[1:] >= 0))[0]
-    t_up = times[up] - values[up] * (times[up + 1] - times[up]) / (values[up + 1] - values[up])
-    return np.diff(t_up)
+    return times[up] - values[up] * (times[up + 1] - times[up]) / (values[up + 1] - values[up])
+
+
+def periods(times: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Intervals between successive upward crossings of 0."""
+    return np.diff(arrivals(times, values))
 
 
 # ## Output
 #
 # `out/demo_spiral_holes/`: `fields.bp` (ParaView: ADIOS2VTXReader), `fields.xdmf`,
-# `vtk/fields.pvd`, `V.png` (last frame), `V.gif` (animation) and `probes.csv`.
+# `vtk/fields.pvd`, `V.png` (last frame), `V.gif` (animation), `probes.csv` and `results.json`
+# (the plane-wave speed and the periods).
 
 out = Path("out/demo_spiral_holes")
+
+
+def planar_speed(h: float = 0.0025, t_stop: float = 40.0) -> float:
+    """Speed of the planar pulse of the same medium: the interval [0, 10] at mesh size h (a
+    ninth of the front width), excited at its left end, its leading edge tracked
+    (`analysis.FrontTracker`) and fitted after a quarter of the run; output in `planar/`."""
+    trackers = []
+
+    def track(setup):
+        trackers.append(FrontTracker(setup.nodes, level=0.0, axis=0, which=-1))
+        return trackers[-1]
+
+    line = {
+        "mesh": {"source": "interval", "h": h},
+        "model": {"a": params.a, "b": params.b, "tau": params.tau},
+        "kernel": kernel,
+        "initial": {"V": f"1.0 if x < 0.05 else {v_rest}", "W": w_rest},
+        "time": {"t_end": t_stop, "dt": 0.1, "scheme": "imex-ars222", "n_outputs": 40},
+        "solver": {"model": "local"},
+        "output": {"formats": [], "png": False, "gif": False, "progress": False},
+    }
+    run(parse_config(line), out / "planar", observers=[track])
+    return trackers[0].speed(skip=t_stop / 4).speed
+
 
 # ## Main loop
 
@@ -141,15 +177,44 @@ finally:
     writer.close()
 
 times, values = np.array(probe.times), np.array(probe.values)
+c_planar = planar_speed()
 if nodes.comm.rank == 0:
     header = "t," + ",".join(f"V({x:g} {y:g})" for x, y in probes)
     np.savetxt(out / "probes.csv", np.column_stack([times, values]), delimiter=",", header=header)
     render_fields(out / "vtk" / "fields.pvd", "V", png=out / "V.png", gif=out / "V.gif")
     late = times >= min(50.0, t_end / 2)  # after the spiral has formed
+    rotation = []
     for point, v in zip(probes, values.T, strict=True):
         T = periods(times[late], v[late])
+        rotation.append(T)
         text = f"{T.mean():.2f} ± {T.std():.2f} ({T.size} periods)" if T.size else "no rotation yet"
         print(f"probe at ({point[0]:5.2f}, {point[1]:5.2f}): period {text}")
+    (t_low, *_), (t_high, *_) = (arrivals(times, values[:, i]) for i in climb)
+    c_plane = (probes[climb[1], 1] - probes[climb[0], 1]) / (t_high - t_low)
+    v2 = np.sort(np.roots([-1.0, 0.0, 1.0, -w_rest]).real)[1]
+    c_front = -3.0 * v2 * np.sqrt(D / 2.0)
+    print(
+        f"plane wave climbing x = -0.75: speed {c_plane:.5f} = {c_plane / c_planar:.3f} x the "
+        f"planar pulse {c_planar:.5f} = {c_planar / c_front:.3f} x the frozen-W front speed "
+        f"{c_front:.5f}"
+    )
+    write_json(
+        out / "results.json",
+        {
+            "D": D,
+            "rest_state": [v_rest, w_rest],
+            "nodes": nodes.n_global,
+            "h": mesh["h"],
+            "climb_arrivals": [t_low, t_high],
+            "climb_heights": probes[climb, 1],
+            "c_plane": c_plane,
+            "c_planar_1d": c_planar,
+            "c_front_frozen_w": c_front,
+            "probes": probes,
+            "periods": rotation,
+        },
+        MPI.COMM_SELF,
+    )
     print(f"wall time {time.perf_counter() - start:.1f} s; output in {out}/")
 # -
 

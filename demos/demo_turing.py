@@ -34,7 +34,7 @@ from mpi4py import MPI
 from fem_fhn import kernels, meshes, stability
 from fem_fhn.analysis import dominant_wavenumber
 from fem_fhn.config import parse_config
-from fem_fhn.io import Every, FieldWriter
+from fem_fhn.io import Every, FieldWriter, write_json
 from fem_fhn.mesh import NodalMesh
 from fem_fhn.nonlocal_ import METHODS
 from fem_fhn.params import FHNParameters
@@ -146,7 +146,8 @@ class Deviation:
 # ## Output
 #
 # `out/demo_turing/`: `dispersion.png` (the growth rates against k), `fields.bp` (ParaView:
-# ADIOS2VTXReader), `fields.xdmf`, `vtk/fields.pvd`, `V.png`, `V.gif`.
+# ADIOS2VTXReader), `fields.xdmf`, `vtk/fields.pvd`, `V.png`, `V.gif`, and `results.json`
+# (the predicted and observed wavenumbers and growth rates).
 
 if comm.rank == 0:
     dispersion_figure(params, psi, k, out / "dispersion.png", rho=1.0, V_star=V_star)
@@ -185,6 +186,23 @@ if comm.rank == 0:
         f"vs {wavelength:.4f}"
     )
     print(f"wall time {time.perf_counter() - start:.1f} s; output in {out}/")
+write_json(
+    out / "results.json",
+    {
+        "params": {"a": params.a, "b": params.b, "tau": params.tau, "V_star": V_star},
+        "kernel": hat,
+        "side": side,
+        "nodes": nodes.n_global,
+        "method": method,
+        "k_max": info.k_max,
+        "lambda_max": info.lambda_max.real,
+        "unstable_band": [k_lo, k_hi],
+        "k_observed": k_obs,
+        "rms_growth_rate": growth,
+        "rms_final": rms[-1],
+    },
+    comm,
+)
 # -
 
 # The pattern's wavenumber sits close to $k_{max}$: the fastest linear mode selects the scale,
