@@ -88,15 +88,15 @@ class Measure:
     """Observer: excited area fraction, leading-front position and V at each output time."""
 
     def __init__(self, setup):
-        self.nodes, self.model = setup.nodes, setup.model
+        self.nodes = setup.nodes
         self.front = FrontTracker(setup.nodes, level=0.0, axis=0, which=-1)
         self.area = self.nodes.integrate(np.ones(self.nodes.n_owned))
         self.fractions, self.V = [], None
 
-    def __call__(self, t: float, y: np.ndarray, step: int) -> None:
-        self.V = self.model.fields_of(y)["V"]
+    def __call__(self, output) -> None:
+        self.V = output.fields["V"]
         self.fractions.append(self.nodes.integrate((self.V > 0).astype(float)) / self.area)
-        self.front(t, y, step)
+        self.front(output)
 
     def result(self) -> dict:
         return {

@@ -201,14 +201,14 @@ radii = np.arange(0.5, 1.6, 0.05) * info.k_max
 class BandRecorder:
     """Observer recording t, the RMS of V − V* and the ring power of V − V* at `radii`."""
 
-    def __init__(self, model):
-        self.model, self.nodes = model, nodes
+    def __init__(self):
+        self.nodes = nodes
         self.area = self.nodes.integrate(np.ones(self.nodes.n_owned))
         self.times, self.rms, self.power = [], [], []
 
-    def __call__(self, t: float, f: np.ndarray, step: int) -> None:
-        V = self.model.fields_of(f)["V"]
-        self.times.append(t)
+    def __call__(self, output) -> None:
+        V = output.fields["V"]
+        self.times.append(output.t)
         self.rms.append(np.sqrt(self.nodes.integrate((V - V_star) ** 2) / self.area))
         self.power.append(
             ring_power(self.nodes.coords, V, radii, weights=self.nodes.masses, comm=comm)
@@ -245,8 +245,8 @@ def simulate(setup, run_out: Path):
         run_out.mkdir(parents=True, exist_ok=True)
     comm.barrier()
     model = setup.model
-    writer = FieldWriter(nodes, model.fields_of, setup.fields, run_out, static={"rho0": rho0})
-    recorder = BandRecorder(model)
+    writer = FieldWriter(nodes, setup.fields, run_out, static={"rho0": rho0})
+    recorder = BandRecorder()
     n_samples = round(t_end / sample_dt)
     times = np.linspace(0.0, t_end, n_samples + 1)
     observers = [Every(writer, max(1, n_samples // frames), n_samples), recorder]
