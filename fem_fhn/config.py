@@ -510,6 +510,16 @@ def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+#: annotations whose TOML values are taken as they are: (test of the value, what is allowed)
+PLAIN_TYPES = {
+    int: (lambda value: isinstance(value, int) and not isinstance(value, bool), "an integer"),
+    bool: (lambda value: isinstance(value, bool), "true or false"),
+    list: (lambda value: isinstance(value, list), "a list"),
+    dict: (lambda value: isinstance(value, dict), "a table"),
+    str: (lambda value: isinstance(value, str), "a string"),
+}
+
+
 def _check_type(key: str, value, hint) -> object:
     """Check a TOML value against a field annotation; return it converted."""
     if hint is float:
@@ -520,20 +530,9 @@ def _check_type(key: str, value, hint) -> object:
             return float(value)
         require(finite, key, value, "a finite number")
         return float(value)
-    if hint is int:
-        require(isinstance(value, int) and not isinstance(value, bool), key, value, "an integer")
-        return value
-    if hint is bool:
-        require(isinstance(value, bool), key, value, "true or false")
-        return value
-    if hint is list:
-        require(isinstance(value, list), key, value, "a list")
-        return value
-    if hint is dict:
-        require(isinstance(value, dict), key, value, "a table")
-        return value
-    if hint is str:
-        require(isinstance(value, str), key, value, "a string")
+    if hint in PLAIN_TYPES:
+        ok, allowed = PLAIN_TYPES[hint]
+        require(ok(value), key, value, allowed)
         return value
     if hint == FieldValue:  # also float | str
         ok = isinstance(value, str) or (_is_number(value) and math.isfinite(value))
@@ -547,21 +546,26 @@ def _check_type(key: str, value, hint) -> object:
     raise AssertionError(f"no check for {hint}")  # pragma: no cover
 
 
+def _in_section(err: ParameterError, name: str) -> ConfigError:
+    """The error under its section's key: checks made elsewhere name bare fields ("tau = ...")."""
+    msg = str(err)
+    return ConfigError(msg if msg.startswith(f"{name}.") else f"{name}.{msg}")
+
+
 def _build_section(name: str, cls, table) -> object:
     if not isinstance(table, dict):
         raise ConfigError(f"[{name}] must be a table, got {table!r}")
     if cls is KernelConfig:
         spec = dict(table)
-        allow_negative = spec.pop("allow_negative", False)
-        ok = isinstance(allow_negative, bool)
-        require(ok, "kernel.allow_negative", allow_negative, "true or false")
+        allow_negative = _check_type(
+            "kernel.allow_negative", spec.pop("allow_negative", False), bool
+        )
         if "dim" in spec:
             raise ConfigError("kernel.dim is not allowed: the dimension is the mesh's")
         try:
             kernels.make_kernel({**spec, "dim": 2})  # validates type, keys and values
         except ParameterError as err:
-            msg = str(err)
-            raise ConfigError(msg if msg.startswith("kernel") else f"kernel.{msg}") from None
+            raise _in_section(err, "kernel") from None
         return KernelConfig(spec, allow_negative)
     hints = typing.get_type_hints(cls)
     allowed = [f.name for f in fields(cls)]
@@ -573,9 +577,7 @@ def _build_section(name: str, cls, table) -> object:
     try:
         return cls(**values)
     except ParameterError as err:
-        msg = str(err)
-        # dataclasses validated elsewhere name bare fields ("tau = ..."): prefix the section
-        raise ConfigError(msg if msg.startswith(f"{name}.") else f"{name}.{msg}") from None
+        raise _in_section(err, name) from None
 
 
 def parse_config(data: dict, base_dir: Path | str = ".", source: str = "") -> RunConfig:

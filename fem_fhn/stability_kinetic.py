@@ -276,16 +276,9 @@ def kinetic_spectrum(
     return KineticSpectrum(k, lam, res, n_conv, targets, macro, matched, state, V0)
 
 
-def kinetic_dispersion(
-    params: FHNParameters,
-    kernel,
-    k,
-    grid: VelocityGrid | tuple[int, int],
-    eps: float,
-    rho: float = 1.0,
-    diffusion: float = 0.0,
-    n_eig: int = 4,
-    V_star: float | None = None,
-) -> np.ndarray:
-    """Rightmost kinetic eigenvalues per k, shape (len(k), n_eig), complex (`kinetic_spectrum`)."""
-    return kinetic_spectrum(params, kernel, k, grid, eps, rho, diffusion, n_eig, V_star).eigenvalues
+def kinetic_dispersion(*args, **kwargs) -> np.ndarray:
+    """Rightmost kinetic eigenvalues per k, shape (len(k), n_eig), complex.
+
+    Takes the arguments of `kinetic_spectrum` and returns its `eigenvalues`.
+    """
+    return kinetic_spectrum(*args, **kwargs).eigenvalues

@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -197,33 +198,66 @@ class HomogeneousState:
     Attributes:
         params: FHN parameters.
         f: the density on the grid, shape (n_v, n_w), Σ f ΔvΔw = rho.
-        V, W: its mean velocities j/ρ̄ and q/ρ̄ (W = (V + a)/b).
         rho: the density ρ̄.
         eps: relaxation parameter ε.
         diffusion: velocity diffusion D.
         psi0: Ψ̂(0), the kernel's mass.
-        kappa: relaxation rate κ0 = ρ̄ (Ψ̂(0) + 1/ε).
         grid: the velocity grid.
-        residual: max |df/dt| of `homogeneous_rhs` at f, relative to max|f| times the fastest
-            rate of the scheme (max|A|/Δv + max|a_w|/Δw + 2D/Δv²).
-        var_v: the variance of f in v (D/κ0 for a resolved D > 0; ≤ Δv²/4 in the Dirac limit).
-        wall_mass: the fraction of the mass in the cells along the box boundary (should be tiny,
-            see `local_grid`).
     """
 
     params: FHNParameters
     f: np.ndarray
-    V: float
-    W: float
     rho: float
     eps: float
     diffusion: float
     psi0: float
-    kappa: float
     grid: VelocityGrid
-    residual: float
-    var_v: float
-    wall_mass: float
+
+    @property
+    def kappa(self) -> float:
+        """Relaxation rate κ0 = ρ̄ (Ψ̂(0) + 1/ε)."""
+        return self.rho * (self.psi0 + 1.0 / self.eps)
+
+    def _mean(self, g: np.ndarray) -> float:
+        """Σ g f ΔvΔw / ρ̄ for g of shape (n_v, 1) or (1, n_w)."""
+        return float((g * self.f).sum() * self.grid.cell_area / self.rho)
+
+    @cached_property
+    def V(self) -> float:
+        """Mean velocity j/ρ̄."""
+        return self._mean(self.grid.v[:, None])
+
+    @cached_property
+    def W(self) -> float:
+        """Mean recovery variable q/ρ̄ (= (V + a)/b)."""
+        return self._mean(self.grid.w[None, :])
+
+    @cached_property
+    def var_v(self) -> float:
+        """Variance of f in v (D/κ0 for a resolved D > 0; ≤ Δv²/4 in the Dirac limit)."""
+        return self._mean(((self.grid.v - self.V) ** 2)[:, None])
+
+    @cached_property
+    def residual(self) -> float:
+        """Relative residual max|df/dt| / (max|f| · rate) of `homogeneous_rhs` at f.
+
+        rate = max|A|/Δv + max|a_w|/Δw + 2D/Δv² is the fastest rate of the scheme.
+        """
+        p, g, f = self.params, self.grid, self.f
+        rhs = homogeneous_rhs(f, p, g, self.eps, self.psi0, self.diffusion)
+        drift_w = p.tau * (g.v[:, None] + p.a - p.b * g.w[None, :])
+        rate = (
+            np.abs(self.drift_v).max() / g.dv
+            + np.abs(drift_w).max() / g.dw
+            + 2 * self.diffusion / g.dv**2
+        )
+        return float(np.abs(rhs).max() / (rate * np.abs(f).max()))
+
+    @cached_property
+    def wall_mass(self) -> float:
+        """Fraction of the mass in the cells along the box boundary (tiny, see `local_grid`)."""
+        inner = np.abs(self.f[1:-1, 1:-1]).sum()
+        return float((np.abs(self.f).sum() - inner) / np.abs(self.f).sum())
 
     @property
     def drift_v(self) -> np.ndarray:
@@ -362,34 +396,7 @@ def steady_state(
         step *= 2.0
     V = V0 if g_lo == 0 else brentq(gap, lo, hi, xtol=xtol, rtol=4 * np.finfo(float).eps)
     f = solve(V)
-    area = grid.cell_area
-    V_mean = float((v[:, None] * f).sum() * area / rho)
-    W_mean = float((grid.w[None, :] * f).sum() * area / rho)
-    var_v = float((((v - V_mean) ** 2)[:, None] * f).sum() * area / rho)
-    rhs = homogeneous_rhs(f, params, grid, eps, psi0, diffusion)
-    drift = _drift(params, grid, kappa, V_mean)
-    drift_w = params.tau * (v[:, None] + params.a - params.b * grid.w[None, :])
-    rate = (
-        np.abs(drift).max() / grid.dv + np.abs(drift_w).max() / grid.dw + 2 * diffusion / grid.dv**2
-    )
-    residual = float(np.abs(rhs).max() / (rate * np.abs(f).max()))
-    inner = np.abs(f[1:-1, 1:-1]).sum()
-    wall_mass = float((np.abs(f).sum() - inner) / np.abs(f).sum())
-    return HomogeneousState(
-        params=params,
-        f=f,
-        V=V_mean,
-        W=W_mean,
-        rho=rho,
-        eps=eps,
-        diffusion=diffusion,
-        psi0=psi0,
-        kappa=kappa,
-        grid=grid,
-        residual=residual,
-        var_v=var_v,
-        wall_mass=wall_mass,
-    )
+    return HomogeneousState(params, f, rho, eps, diffusion, psi0, grid)
 
 
 # --------------------------------------------------------------------------- linearised operator

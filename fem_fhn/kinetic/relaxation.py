@@ -17,8 +17,9 @@ variance Σ θ(1 − θ) Δv² f/ρ ∈ [0, Δv²/4]. As ε → 0 all mass lands
 
 When λ is close to 1 the remap moves mass by a fraction of a cell and acts like first-order
 upwind (numerical diffusion); `fem_fhn.kinetic.stepper` then puts the relaxation velocity into
-the transport drift instead. `relax` is a numba kernel (parallel over nodes), `relax_numpy` its
-array twin; nodes with `active` False (or ρ = 0, or λ = 1) are copied unchanged.
+the transport drift instead. `relax` runs a numba kernel (parallel over nodes) or its array twin
+(`backend="numpy"`, also `relax_numpy`); nodes with `active` False (or ρ = 0, or λ = 1) are
+copied unchanged.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 from fem_fhn.kinetic.grid import VelocityGrid
+from fem_fhn.params import require
 
 __all__ = ["contraction", "relax", "relax_numpy"]
 
@@ -78,52 +80,14 @@ def _active(rho, lam, active) -> np.ndarray:
     return ok if active is None else ok & np.asarray(active, dtype=bool)
 
 
-def relax(
-    f: np.ndarray,
-    grid: VelocityGrid,
-    rho: np.ndarray,
-    V: np.ndarray,
-    lam: np.ndarray,
-    active: np.ndarray | None = None,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """Exact relaxation flow with linear deposit (module docstring) (numba kernel).
-
-    Args:
-        f: density, shape (n_nodes, n_v, n_w).
-        grid: the velocity grid.
-        rho, V: ρ_i and V_i per node (from `fem_fhn.kinetic.moments`).
-        lam: contraction factor λ_i = exp(−ρ_i Δt/ε) per node (`contraction`).
-        active: nodes to relax (default all); the others are copied.
-        out: optional output array (not `f`).
-    """
-    f = np.ascontiguousarray(f, dtype=float)
-    out = np.empty_like(f) if out is None else out
-    act = np.ascontiguousarray(_active(rho, lam, active))
-    V = np.ascontiguousarray(V, dtype=float)
-    lam = np.ascontiguousarray(lam, dtype=float)
-    _relax_kernel(f, grid.v, grid.dv, V, lam, act, out)
-    return out
-
-
-def relax_numpy(
-    f: np.ndarray,
-    grid: VelocityGrid,
-    rho: np.ndarray,
-    V: np.ndarray,
-    lam: np.ndarray,
-    active: np.ndarray | None = None,
-) -> np.ndarray:
-    """Array twin of `relax` (same deposits, accumulated in the same order with bincount)."""
-    f = np.asarray(f, dtype=float)
-    n, nv, nw = f.shape
-    act = _active(rho, lam, active)
-    out = f.copy()
-    idx = np.nonzero(act)[0]
+def _relax_numpy(f, v, dv, V, lam, active, out) -> None:
+    """Array twin of `_relax_kernel`: the same deposits, added in the same order (bincount)."""
+    nv, nw = f.shape[1:]
+    out[...] = f
+    idx = np.nonzero(active)[0]
     if idx.size == 0:
-        return out
-    v, dv = grid.v, grid.dv
-    Va, la = np.asarray(V, dtype=float)[idx, None], np.asarray(lam, dtype=float)[idx, None]
+        return
+    Va, la = V[idx, None], lam[idx, None]
     p = Va + (v[None, :] - Va) * la
     s = (p - v[0]) / dv
     k0 = np.clip(np.floor(s).astype(np.int64), 0, nv - 2)
@@ -136,4 +100,43 @@ def relax_numpy(
     flat = np.broadcast_to(flat, weights.shape)
     deposited = np.bincount(flat.ravel(), weights=weights.ravel(), minlength=idx.size * nv * nw)
     out[idx] = deposited.reshape(idx.size, nv, nw)
+
+
+#: the two implementations of the relaxation, with the arguments of `_relax_kernel`
+_KERNELS = {"numba": _relax_kernel, "numpy": _relax_numpy}
+
+
+def relax(
+    f: np.ndarray,
+    grid: VelocityGrid,
+    rho: np.ndarray,
+    V: np.ndarray,
+    lam: np.ndarray,
+    active: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+    backend: str = "numba",
+) -> np.ndarray:
+    """Exact relaxation flow with linear deposit (module docstring).
+
+    Args:
+        f: density, shape (n_nodes, n_v, n_w).
+        grid: the velocity grid.
+        rho, V: ρ_i and V_i per node (from `fem_fhn.kinetic.moments`).
+        lam: contraction factor λ_i = exp(−ρ_i Δt/ε) per node (`contraction`).
+        active: nodes to relax (default all); the others are copied.
+        out: optional output array (not `f`).
+        backend: "numba" (the compiled kernel, parallel over nodes) or "numpy" (its array twin).
+    """
+    require(backend in _KERNELS, "kinetic.backend", backend, f"one of {', '.join(_KERNELS)}")
+    f = np.ascontiguousarray(f, dtype=float)
+    out = np.empty_like(f) if out is None else out
+    act = np.ascontiguousarray(_active(rho, lam, active))
+    V = np.ascontiguousarray(V, dtype=float)
+    lam = np.ascontiguousarray(lam, dtype=float)
+    _KERNELS[backend](f, grid.v, grid.dv, V, lam, act, out)
     return out
+
+
+def relax_numpy(*args, **kwargs) -> np.ndarray:
+    """Array twin of `relax`: the same arguments, with ``backend="numpy"``."""
+    return relax(*args, backend="numpy", **kwargs)

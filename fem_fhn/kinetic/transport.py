@@ -40,7 +40,8 @@ loses at most 2 Δt (A_v/Δv + A_w/Δw + D/Δv²) f (A = max |a|; the donor flux
 keeps f ≥ 0 when Δt (A_v/Δv + A_w/Δw + D/Δv²) ≤ 1/2 (`CFL`). SSP-RK2 and SSP-RK3 are convex
 combinations of such steps (SSP coefficient 1), so they keep f ≥ 0 under the same condition.
 
-`transport_rhs` is a numba kernel (parallel over nodes), `transport_rhs_numpy` its array twin.
+`transport_rhs` runs a numba kernel (parallel over nodes) or its array twin (`backend="numpy"`,
+also `transport_rhs_numpy`).
 """
 
 from __future__ import annotations
@@ -173,44 +174,6 @@ def _arguments(f, grid, params, k_rho, k_j, current, relax_rate, V, donor, diffu
     )
 
 
-def transport_rhs(
-    f: np.ndarray,
-    grid: VelocityGrid,
-    params: FHNParameters,
-    k_rho: np.ndarray,
-    k_j: np.ndarray,
-    current: np.ndarray | float,
-    relax_rate: np.ndarray | None = None,
-    V: np.ndarray | None = None,
-    donor: np.ndarray | None = None,
-    diffusion: float = 0.0,
-    limiter: str = "mc",
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """df/dt of the transport (module docstring) for f of shape (n_nodes, n_v, n_w) (numba kernel).
-
-    Args:
-        f: the density.
-        grid: the velocity grid.
-        params: FHN parameters (N, τ, a, b; the current is passed separately).
-        k_rho, k_j: (Ψ*ρ)_i and (Ψ*j)_i per node.
-        current: total current I_i per node (or one number).
-        relax_rate: r_i = ρ_i/ε where the relaxation is in the drift, else 0 (default 0).
-        V: mean velocity per node (needed with relax_rate).
-        donor: per node, True for the moment-exact donor-cell v- and w-fluxes (default all False).
-        diffusion: D ≥ 0.
-        limiter: "minmod" or "mc".
-        out: optional output array.
-    """
-    f = np.ascontiguousarray(f, dtype=float)
-    args = _arguments(
-        f, grid, params, k_rho, k_j, current, relax_rate, V, donor, diffusion, limiter
-    )
-    out = np.empty_like(f) if out is None else out
-    _transport_kernel(f, *args, out)
-    return out
-
-
 def _limit_numpy(x: np.ndarray, y: np.ndarray, kind: int) -> np.ndarray:
     if kind == 0:
         m = np.minimum(np.abs(x), np.abs(y))
@@ -219,24 +182,10 @@ def _limit_numpy(x: np.ndarray, y: np.ndarray, kind: int) -> np.ndarray:
     return np.where(x * y <= 0.0, 0.0, np.where(x > 0.0, m, -m))
 
 
-def transport_rhs_numpy(
-    f: np.ndarray,
-    grid: VelocityGrid,
-    params: FHNParameters,
-    k_rho: np.ndarray,
-    k_j: np.ndarray,
-    current: np.ndarray | float,
-    relax_rate: np.ndarray | None = None,
-    V: np.ndarray | None = None,
-    donor: np.ndarray | None = None,
-    diffusion: float = 0.0,
-    limiter: str = "mc",
-) -> np.ndarray:
-    """Array twin of `transport_rhs` (same arguments, same arithmetic)."""
-    f = np.asarray(f, dtype=float)
-    (wc, vc, vf, Nvc, Nvf, aw, awc, dv, dw, kr, kj, cur, ri, Vi, donor, diff, lim) = _arguments(
-        f, grid, params, k_rho, k_j, current, relax_rate, V, donor, diffusion, limiter
-    )
+def _transport_numpy(
+    f, wc, vc, vf, Nvc, Nvf, aw, awc, dv, dw, kr, kj, cur, ri, Vi, donor, diff, lim, out
+) -> None:
+    """Array twin of `_transport_kernel` (same arguments, same arithmetic)."""
     n, nv, nw = f.shape
     dfv = np.diff(np.pad(f, ((0, 0), (1, 1), (0, 0))), axis=1)
     dfw = np.diff(np.pad(f, ((0, 0), (0, 0), (1, 1))), axis=2)
@@ -244,20 +193,18 @@ def transport_rhs_numpy(
     sw = _limit_numpy(dfw[:, :, :-1], dfw[:, :, 1:], lim)
 
     col = (slice(None), None)
-    gf = (
-        Nvf[None, :]
-        + cur[col]
-        - vf[None, :] * kr[col]
-        + kj[col]
-        - ri[col] * (vf[None, :] - Vi[col])
-    )
-    gc = (
-        Nvc[None, :]
-        + cur[col]
-        - vc[None, :] * kr[col]
-        + kj[col]
-        - ri[col] * (vc[None, :] - Vi[col])
-    )
+
+    def g(v: np.ndarray, Nv: np.ndarray) -> np.ndarray:
+        # g_i(v) = N(v) + I_i − v (Ψ*ρ)_i + (Ψ*j)_i − r_i (v − V_i), shape (n, len(v))
+        return (
+            Nv[None, :]
+            + cur[col]
+            - v[None, :] * kr[col]
+            + kj[col]
+            - ri[col] * (v[None, :] - Vi[col])
+        )
+
+    gf, gc = g(vf, Nvf), g(vc, Nvc)
     av = gf[:, 1:-1, None] - wc[None, None, :]
     muscl = np.maximum(av, 0.0) * (f[:, :-1] + 0.5 * sv[:, :-1]) + np.minimum(av, 0.0) * (
         f[:, 1:] - 0.5 * sv[:, 1:]
@@ -277,7 +224,57 @@ def transport_rhs_numpy(
     )
     G = np.zeros((n, nv, nw + 1))
     G[:, :, 1:-1] = np.where(donor[:, None, None], cell_w, muscl_w)
-    return -((F[:, 1:] - F[:, :-1]) / dv + (G[:, :, 1:] - G[:, :, :-1]) / dw)
+    out[...] = -((F[:, 1:] - F[:, :-1]) / dv + (G[:, :, 1:] - G[:, :, :-1]) / dw)
+
+
+#: the two implementations of the transport, with the arguments of `_arguments` and `out`
+_KERNELS = {"numba": _transport_kernel, "numpy": _transport_numpy}
+
+
+def transport_rhs(
+    f: np.ndarray,
+    grid: VelocityGrid,
+    params: FHNParameters,
+    k_rho: np.ndarray,
+    k_j: np.ndarray,
+    current: np.ndarray | float,
+    relax_rate: np.ndarray | None = None,
+    V: np.ndarray | None = None,
+    donor: np.ndarray | None = None,
+    diffusion: float = 0.0,
+    limiter: str = "mc",
+    out: np.ndarray | None = None,
+    backend: str = "numba",
+) -> np.ndarray:
+    """df/dt of the transport (module docstring) for f of shape (n_nodes, n_v, n_w).
+
+    Args:
+        f: the density.
+        grid: the velocity grid.
+        params: FHN parameters (N, τ, a, b; the current is passed separately).
+        k_rho, k_j: (Ψ*ρ)_i and (Ψ*j)_i per node.
+        current: total current I_i per node (or one number).
+        relax_rate: r_i = ρ_i/ε where the relaxation is in the drift, else 0 (default 0).
+        V: mean velocity per node (needed with relax_rate).
+        donor: per node, True for the moment-exact donor-cell v- and w-fluxes (default all False).
+        diffusion: D ≥ 0.
+        limiter: "minmod" or "mc".
+        out: optional output array.
+        backend: "numba" (the compiled kernel, parallel over nodes) or "numpy" (its array twin).
+    """
+    require(backend in _KERNELS, "kinetic.backend", backend, f"one of {', '.join(_KERNELS)}")
+    f = np.ascontiguousarray(f, dtype=float)
+    args = _arguments(
+        f, grid, params, k_rho, k_j, current, relax_rate, V, donor, diffusion, limiter
+    )
+    out = np.empty_like(f) if out is None else out
+    _KERNELS[backend](f, *args, out)
+    return out
+
+
+def transport_rhs_numpy(*args, **kwargs) -> np.ndarray:
+    """Array twin of `transport_rhs`: the same arguments, with ``backend="numpy"``."""
+    return transport_rhs(*args, backend="numpy", **kwargs)
 
 
 def drift_speed_bounds(

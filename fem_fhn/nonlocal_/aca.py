@@ -89,22 +89,20 @@ def _subset(c: np.ndarray, nb: int, index: np.ndarray):
     return slice(None), np.arange(nb), full
 
 
-def _residual_rows(kernel, X, Y, U, V, k, c, rows):
-    """Residual rows (c.size, n) of blocks c."""
-    sel, idx, rows = _subset(c, len(X), rows)
+def _residual(kernel, X, Y, U, V, k, rows, c=None):
+    """Residual rows (c.size, n) of blocks c (all blocks for None), row rows[b] of block b.
+
+    Row i of block b: Ψ(|X[b, i] − Y[b, j]|) − Σ_{q<k} U[b, q, i] V[b, q, j]. The residual
+    columns are the rows of the transposed blocks: `_residual(kernel, Y, X, V, U, k, cols, c)`.
+    """
+    if c is None:
+        sel, idx = slice(None), np.arange(len(X))
+    else:
+        sel, idx, rows = _subset(c, len(X), rows)
     out = kernel_values(kernel, _distances(Y[sel], X[idx, rows]))
     if k:
         out = out - np.matmul(U[idx, :k, rows][:, None, :], V[sel, :k, :])[:, 0, :]
-    return out if idx is c else out[c]
-
-
-def _residual_cols(kernel, X, Y, U, V, k, c, cols):
-    """Residual columns (c.size, m) of blocks c."""
-    sel, idx, cols = _subset(c, len(X), cols)
-    out = kernel_values(kernel, _distances(X[sel], Y[idx, cols]))
-    if k:
-        out = out - np.matmul(V[idx, :k, cols][:, None, :], U[sel, :k, :])[:, 0, :]
-    return out if idx is c else out[c]
+    return out if c is None or idx is c else out[c]
 
 
 def _confirm(kernel, X, Y, U, V, k, c, thr, row_bound, col_bound, used, probed, pivot, rng):
@@ -114,11 +112,11 @@ def _confirm(kernel, X, Y, U, V, k, c, thr, row_bound, col_bound, used, probed, 
     ar = np.arange(c.size)
     free = ~used[c]
     ip = np.argmax(np.where(free, row_bound[c], -1.0), axis=1)
-    est_r = np.sqrt(m) * np.linalg.norm(_residual_rows(kernel, X, Y, U, V, k, c, ip), axis=1)
+    est_r = np.sqrt(m) * np.linalg.norm(_residual(kernel, X, Y, U, V, k, ip, c), axis=1)
     est_r[~free.any(axis=1)] = 0.0
     jp = np.argmax(np.where(probed[c], -1.0, col_bound[c]), axis=1)
     probed[c, jp] = True
-    col = np.abs(_residual_cols(kernel, X, Y, U, V, k, c, jp))
+    col = np.abs(_residual(kernel, Y, X, V, U, k, jp, c))
     est_c = np.sqrt(n) * np.linalg.norm(col, axis=1)
     S = (m + n) // 2
     I, J = rng.integers(0, m, (c.size, S)), rng.integers(0, n, (c.size, S))
@@ -190,18 +188,14 @@ def aca_batch(
             U = np.concatenate([U, np.zeros((nb, grow, m))], axis=1)
             V = np.concatenate([V, np.zeros((nb, grow, n))], axis=1)
             hist = np.concatenate([hist, np.zeros((nb, grow), dtype=bool)], axis=1)
-        row = kernel_values(kernel, _distances(Y, X[ar, pivot]))
-        if k:
-            row = row - np.matmul(U[ar, :k, pivot][:, None, :], V[:, :k, :])[:, 0, :]
+        row = _residual(kernel, X, Y, U, V, k, pivot)
         used[ar, pivot] = True
         thr = np.maximum(rel * np.sqrt(norm2), abs_thr)
         small_row = np.sqrt(m) * np.linalg.norm(row, axis=1) <= thr
         j = np.argmax(np.abs(row), axis=1)
         delta = row[ar, j]
         update = ~small_row & (delta != 0.0)
-        col = kernel_values(kernel, _distances(X, Y[ar, j]))
-        if k:
-            col = col - np.matmul(V[ar, :k, j][:, None, :], U[:, :k, :])[:, 0, :]
+        col = _residual(kernel, Y, X, V, U, k, j)
         v = row * np.where(update, 1.0 / np.where(update, delta, 1.0), 0.0)[:, None]
         u = col * update[:, None]
         un2, vn2 = np.einsum("bm,bm->b", u, u), np.einsum("bn,bn->b", v, v)
