@@ -25,6 +25,7 @@ from fem_fhn.io import Diagnostics, FieldWriter, write_json
 from fem_fhn.macro import MODEL_FORMS, Stimulus
 from fem_fhn.mesh import NodalMesh
 from fem_fhn.nonlocal_ import NonlocalLaplacian, make_operator
+from fem_fhn.nonlocal_.geodesic import geodesic_operator
 from fem_fhn.profiling import phases
 from fem_fhn.simulation import Simulation
 from fem_fhn.timestepping import IMEX_SCHEMES, make_integrator
@@ -150,18 +151,28 @@ def build_local(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -
     return Setup(nodes, rho0, model, model.state(V0, W0), integrator, ("V", "W"), info=info)
 
 
+def _format_units(config: RunConfig) -> str:
+    """The unit of the mesh's coordinates when none is stated ("" for a file without one)."""
+    from fem_fhn.mesh import mesh_units
+
+    source = config.mesh_source()
+    return mesh_units(source)[0] if isinstance(source, Path | tuple) else ""
+
+
+def mesh_operator(config: RunConfig, nodes: NodalMesh, kernel):
+    """K on the mesh nodes with the method of [nonlocal]: Euclidean (chordal on a surface in
+    space) or, for [kernel] distance = "geodesic", along the surface within the kernel's cutoff."""
+    method, tol = config.nonlocal_.method, config.nonlocal_.tol
+    if config.kernel.distance == "geodesic":
+        return geodesic_operator(nodes, kernel, method, tol)
+    return make_operator(nodes.coords, nodes.masses, kernel, method, nodes.comm, tol)
+
+
 def build_macro(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -> Setup:
     """The macroscopic nonlocal FHN system on the mesh nodes (V or Z form), or its local limit."""
     if config.solver.model == "local":
         return build_local(config, nodes, rho0, kernel)
-    op = make_operator(
-        nodes.coords,
-        nodes.masses,
-        kernel,
-        config.nonlocal_.method,
-        nodes.comm,
-        config.nonlocal_.tol,
-    )
+    op = mesh_operator(config, nodes, kernel)
     model = MODEL_FORMS[config.solver.form](
         NonlocalLaplacian(op, rho0), config.model, _stimulus(config, nodes.coords)
     )
@@ -255,14 +266,7 @@ def build_kinetic(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel)
     from fem_fhn.plot import PhaseSpacePictures
 
     kin = config.kinetic
-    op = make_operator(
-        nodes.coords,
-        nodes.masses,
-        kernel,
-        config.nonlocal_.method,
-        nodes.comm,
-        config.nonlocal_.tol,
-    )
+    op = mesh_operator(config, nodes, kernel)
     stimulus = _stimulus(config, nodes.coords)
     V0, W0 = (
         nodes.field(s, k)
@@ -353,10 +357,10 @@ def model_kind(config: RunConfig) -> str:
 def prepare(config: RunConfig, comm: MPI.Comm) -> tuple[NodalMesh, np.ndarray, object]:
     """The mesh, ρ0 and kernel of a config, shared by every model."""
     with phases.timed("mesh"):
-        nodes = NodalMesh.load(config.mesh_source(), comm, config.mesh.h or None)
+        nodes = NodalMesh.load(config.mesh_source(), comm, config.mesh.h or None, config.mesh.units)
     check_inputs(config, nodes)  # mesh quality, fields finite on the mesh, kernel sign
     rho0 = nodes.density(config.field_source(config.rho0.value, "rho0.value"), "rho0.value")
-    return nodes, rho0, config.kernel.build(nodes.dim)
+    return nodes, rho0, config.kernel.build(nodes.tdim)
 
 
 def build(config: RunConfig, comm: MPI.Comm, prepared=None, kind: str | None = None) -> Setup:
@@ -674,10 +678,16 @@ class _Record:
             "status": sim.status if sim.status != "new" else "running",
             **setup.info,
             "parameters": asdict(config.model),
-            "kernel": {**config.kernel.spec, "dim": nodes.dim},
+            "kernel": {
+                **config.kernel.spec,
+                "dim": nodes.tdim,
+                "distance": config.kernel.distance,
+            },
             "mesh": {
                 "source": str(config.mesh.source),
                 "dim": nodes.dim,
+                "tdim": nodes.tdim,
+                "units": config.mesh.units or _format_units(config),
                 "nodes": nodes.n_global,
                 "cells": self.cells,
             },

@@ -48,6 +48,9 @@ METHODS = {
 }
 
 
+#: methods built on the kernel's Fourier transform in the points' dimension (flat space only)
+EUCLIDEAN_ONLY = ("nufft", "split")
+
 #: up to this many points "auto" keeps the exact dense quadrature
 DENSE_MAX = 5_000
 #: "auto" takes "sparse" for a compact kernel with at most this many neighbours per point
@@ -95,7 +98,9 @@ def make_operator(
     """Build K for owned `points` (n_local, d) with `weights` (n_local,) and a radial `kernel`.
 
     Args:
-        points: owned points; d must equal the kernel's dimension.
+        points: owned points; d equals the kernel's dimension, or exceeds it for the nodes of a
+            curve or surface in space (distances are then chordal, through space; the kernel
+            keeps the normalisation of its own dimension; nufft and split are refused).
         weights: owned quadrature weights.
         kernel: a kernel of `fem_fhn.kernels` (or any callable of the distance with `dim`).
         method: one of METHODS or "auto".
@@ -113,17 +118,30 @@ def make_operator(
             "expected points (n, d) and weights (n,)"
         )
     dim = getattr(kernel, "dim", points.shape[1])
-    if points.shape[1] != dim:
+    if points.shape[1] < dim:
         raise ParameterError(
             f"kernel.dim = {dim} does not match the points' dimension {points.shape[1]}"
         )
+    manifold = points.shape[1] > dim  # a curve or surface in space: chordal distances
+    if manifold and method in EUCLIDEAN_ONLY:
+        raise ParameterError(
+            f"nonlocal.method = {method!r} is not allowed on a {dim}D mesh in "
+            f"{points.shape[1]}D space: its Fourier transform is the kernel's in {dim}D; one of "
+            "dense, sparse, hmatrix, auto"
+        )
     if method == "auto":
         n_global = comm.allreduce(points.shape[0])
-        lo, hi = bounding_box(comm, points)
-        method, reason = choose_method(n_global, kernel, tol, float(np.prod(hi - lo)))
+        if manifold:  # the measure of the manifold (sum of the weights) sets the density
+            volume = comm.allreduce(float(weights.sum()))
+        else:
+            lo, hi = bounding_box(comm, points)
+            volume = float(np.prod(hi - lo))
+        method, reason = choose_method(n_global, kernel, tol, volume)
+        if manifold and method in EUCLIDEAN_ONLY:
+            method, reason = "hmatrix", f"{method} is Euclidean in {dim}D only ({reason})"
         if comm.rank == 0:
             log.info("nonlocal method 'auto' chose %s: %s", method, reason)
-        if method in ("nufft", "split"):
+        if method in EUCLIDEAN_ONLY:
             try:
                 return METHODS[method](points, weights, kernel, comm, tol=tol)
             except ParameterError as err:  # e.g. too many Fourier modes for this tol
