@@ -184,7 +184,9 @@ def input_files(config) -> dict[str, Path]:
 
     files = {}
     source = config.mesh_source()
-    if isinstance(source, Path):
+    if isinstance(source, tuple):  # surface files merged into one mesh
+        files.update({f"mesh.source[{i}]": path for i, path in enumerate(source)})
+    elif isinstance(source, Path):
         files["mesh.source"] = source
     elif not config.mesh.h:
         files["mesh.source"] = resolve_mesh_source(source)

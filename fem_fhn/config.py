@@ -517,7 +517,7 @@ def _check_type(key: str, value, hint) -> object:
         return value
     if hint == MeshSource:
         ok = isinstance(value, str) or (
-            isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+            isinstance(value, list) and len(value) > 0 and all(isinstance(v, str) for v in value)
         )
         require(ok, key, value, "a file or bundled domain name, or a list of surface files")
         return value if isinstance(value, str) else tuple(value)

@@ -1,0 +1,321 @@
+"""Models on surfaces in 3D: the nodal mesh keeps x, y, z; the nonlocal operator (chordal and
+geodesic) against the Funk–Hecke closed form on the unit sphere; Laplace–Beltrami through the local
+model's weak form; `fem-fhn run` on surface files with per-vertex data, units and refusals."""
+
+import json
+
+import meshio
+import nibabel
+import numpy as np
+import pytest
+from mpi4py import MPI
+from scipy.integrate import quad
+from scipy.special import eval_legendre
+
+from fem_fhn.cli import EXIT_BAD_INPUT, main
+from fem_fhn.config import load_config
+from fem_fhn.kernels import make_kernel
+from fem_fhn.macro.local_rd import LocalFHN
+from fem_fhn.mesh import NodalMesh
+from fem_fhn.nonlocal_ import make_operator
+from fem_fhn.nonlocal_.geodesic import geodesic_operator, truncation_radius
+from fem_fhn.params import FHNParameters, ParameterError
+from fem_fhn.surface import icosphere, surface_mesh
+
+
+def funk_hecke(kernel, degree: int, distance) -> float:
+    """Eigenvalue of u ↦ ∫_{S²} Ψ(d(x, y)) u(y) dy on the spherical harmonics of this degree:
+    2π ∫_0^π Ψ(d(θ)) P_l(cos θ) sin θ dθ, d(θ) the distance of two points at angle θ."""
+
+    def integrand(theta):
+        return kernel(np.array([distance(theta)]))[0] * eval_legendre(degree, np.cos(theta))
+
+    value = quad(lambda t: integrand(t) * np.sin(t), 0, np.pi, epsabs=1e-14, epsrel=1e-13)[0]
+    return 2 * np.pi * value
+
+
+def chordal(theta):
+    return 2 * np.sin(theta / 2)
+
+
+def great_circle(theta):
+    return theta
+
+
+def sphere_nodes(level: int, radius: float = 1.0) -> NodalMesh:
+    return NodalMesh.from_mesh(surface_mesh(icosphere(level, radius), MPI.COMM_SELF))
+
+
+def harmonics(nodes: NodalMesh) -> list[tuple[int, np.ndarray]]:
+    """(degree, values) of the real spherical harmonics x, xy, xyz at the nodes of a unit sphere."""
+    x, y, z = nodes.coords.T
+    return [(1, x), (2, x * y), (3, x * y * z)]
+
+
+@pytest.fixture(scope="module")
+def gaussian():
+    return make_kernel({"type": "gaussian", "width": 0.3, "dim": 2})
+
+
+def test_surface_file_keeps_its_coordinates(tmp_path):
+    sphere = icosphere(3, radius=2.0)
+    path = tmp_path / "sphere.obj"
+    meshio.write_points_cells(str(path), sphere.vertices, [("triangle", sphere.triangles)])
+    nodes = NodalMesh.load(path, MPI.COMM_SELF)
+    assert (nodes.dim, nodes.tdim) == (3, 2)
+    np.testing.assert_array_equal(nodes.coords, sphere.vertices[nodes.global_index])
+    # lumped masses sum to the area of the polyhedron, to round-off
+    assert nodes.integrate(np.ones(nodes.n_owned)) == pytest.approx(sphere.areas.sum(), rel=1e-13)
+
+
+def test_chordal_operator_matches_funk_hecke_with_second_order(gaussian):
+    """Dense and H-matrix K on icospheres of levels 2–4 against λ_l Y_l (chordal distances)."""
+    errors = []
+    for level in (2, 3, 4):
+        nodes = sphere_nodes(level)
+        dense = make_operator(nodes.coords, nodes.masses, gaussian, "dense", MPI.COMM_SELF)
+        hmat = make_operator(nodes.coords, nodes.masses, gaussian, "hmatrix", MPI.COMM_SELF, 1e-10)
+        worst = 0.0
+        for degree, u in harmonics(nodes):
+            expected = funk_hecke(gaussian, degree, chordal) * u
+            worst = max(worst, np.abs(dense.apply(u) - expected).max() / np.abs(expected).max())
+            np.testing.assert_allclose(hmat.apply(u), dense.apply(u), atol=1e-8)
+        errors.append(worst)
+    assert errors[-1] < 2e-3  # measured 1.7e-3 at level 4 (2 562 nodes)
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert (orders > 1.8).all(), orders
+
+
+def test_compact_kernel_sparse_equals_dense_on_the_sphere():
+    bump = make_kernel({"type": "bump", "width": 0.4, "dim": 2})
+    nodes = sphere_nodes(3)
+    u = harmonics(nodes)[1][1]
+    dense = make_operator(nodes.coords, nodes.masses, bump, "dense", MPI.COMM_SELF)
+    sparse = make_operator(nodes.coords, nodes.masses, bump, "sparse", MPI.COMM_SELF)
+    np.testing.assert_allclose(sparse.apply(u), dense.apply(u), rtol=0, atol=1e-13)
+
+
+def test_geodesic_operator_matches_the_great_circle_kernel():
+    """K with fast-marching distances against K with R·arccos(x·y/R²) on the same nodes (1 %),
+    and against the Funk–Hecke eigenvalue of the great-circle kernel; dense = sparse = hmatrix."""
+    kernel = make_kernel({"type": "gaussian", "width": 0.15, "dim": 2})
+    nodes = sphere_nodes(4)
+    ops = {m: geodesic_operator(nodes, kernel, m, 1e-10) for m in ("sparse", "dense", "hmatrix")}
+    cutoff = ops["sparse"].cutoff
+    angles = np.arccos(np.clip(nodes.coords @ nodes.coords.T, -1, 1))
+    exact = np.where(angles <= cutoff, kernel(angles), 0.0) * nodes.masses
+    for degree, u in harmonics(nodes):
+        reference = exact @ u
+        result = ops["sparse"].apply(u)
+        assert np.abs(result - reference).max() < 0.01 * np.abs(reference).max()
+        expected = funk_hecke(kernel, degree, great_circle) * u
+        assert np.abs(result - expected).max() < 0.01 * np.abs(expected).max()
+        for method in ("dense", "hmatrix"):
+            np.testing.assert_allclose(ops[method].apply(u), result, rtol=0, atol=1e-12)
+    assert ops["hmatrix"].info()["stored"] == "sparse"
+
+
+def test_truncation_radius():
+    gaussian = make_kernel({"type": "gaussian", "width": 0.1, "dim": 2})
+    radius = truncation_radius(gaussian, 1e-8)
+    assert radius == pytest.approx(0.1 * np.sqrt(2 * np.log(1e8)), rel=1e-3)
+    indicator = make_kernel({"type": "indicator", "width": 0.2, "dim": 2})
+    assert truncation_radius(indicator, 1e-8) == 0.2
+
+
+def test_fourier_methods_refused_on_a_surface(gaussian):
+    nodes = sphere_nodes(2)
+    for method in ("nufft", "split"):
+        with pytest.raises(ParameterError, match=f"nonlocal.method = '{method}' is not allowed"):
+            make_operator(nodes.coords, nodes.masses, gaussian, method, MPI.COMM_SELF)
+        with pytest.raises(ParameterError, match="kernel.distance = 'geodesic'"):
+            geodesic_operator(nodes, gaussian, method, 1e-8)
+
+
+def test_laplace_beltrami_of_the_local_model_converges_with_second_order():
+    """The local model's −M⁻¹A on Y_l of a sphere of radius 2: l(l+1)/R², second order in h."""
+    radius = 2.0
+    errors = []
+    for level in (2, 3, 4):
+        nodes = sphere_nodes(level, radius)
+        model = LocalFHN(nodes, FHNParameters(), sigma=1.0)
+        worst = 0.0
+        for degree, u in harmonics(nodes):
+            rayleigh = -(u * nodes.masses) @ model.diffusion(u) / ((u * nodes.masses) @ u)
+            worst = max(worst, abs(rayleigh / (degree * (degree + 1) / radius**2) - 1))
+        errors.append(worst)
+    assert errors[-1] < 5e-3
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert (orders > 1.8).all(), orders
+
+
+RUN = """
+[mesh]
+source = {source}
+{mesh_extra}
+[rho0]
+value = {rho0}
+[model]
+a = 0.40415
+b = 0.8
+tau = 0.08
+[kernel]
+type = "gaussian"
+width = {width}
+strength = 20.0
+distance = "{distance}"
+[nonlocal]
+method = "{method}"
+[initial]
+V = "1.0 if z > {z_top} else -0.69248"
+W = -0.36042
+[time]
+t_end = 0.4
+dt = 0.05
+scheme = "ssprk3"
+n_outputs = 2
+[output]
+formats = ["xdmf"]
+png = false
+gif = false
+progress = false
+"""
+
+
+def _write_gifti_surface(path, surface):
+    arrays = [
+        nibabel.gifti.GiftiDataArray(surface.vertices.astype(np.float32), "NIFTI_INTENT_POINTSET"),
+        nibabel.gifti.GiftiDataArray(surface.triangles.astype(np.int32), "NIFTI_INTENT_TRIANGLE"),
+    ]
+    nibabel.save(nibabel.gifti.GiftiImage(darrays=arrays), str(path))
+
+
+def _run(tmp_path, name="run", **fields):
+    values = {
+        "source": '"sphere.obj"',
+        "mesh_extra": "",
+        "rho0": "1.0",
+        "width": 0.2,
+        "distance": "euclidean",
+        "method": "dense",
+        "z_top": 0.9,
+        **fields,
+    }
+    config = tmp_path / f"{name}.toml"
+    config.write_text(RUN.format(**values))
+    out = tmp_path / name
+    code = main(["run", str(config), "--out", str(out), "--quiet"])
+    return code, out
+
+
+@pytest.fixture
+def sphere_dir(tmp_path):
+    sphere = icosphere(3)
+    meshio.write_points_cells(
+        str(tmp_path / "sphere.obj"), sphere.vertices, [("triangle", sphere.triangles)]
+    )
+    return tmp_path
+
+
+def _final_V(out):
+    return np.loadtxt(out / "diagnostics.csv", delimiter=",", skiprows=1)[-1]
+
+
+def test_run_on_a_sphere_with_every_geodesic_method(sphere_dir):
+    finals = {}
+    for method in ("dense", "sparse", "hmatrix"):
+        code, out = _run(sphere_dir, method, distance="geodesic", method=method)
+        assert code == 0
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["mesh"]["dim"] == 3 and summary["mesh"]["tdim"] == 2
+        assert summary["kernel"]["dim"] == 2 and summary["nonlocal"]["distance"] == "geodesic"
+        finals[method] = _final_V(out)
+    np.testing.assert_allclose(finals["sparse"], finals["dense"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(finals["hmatrix"], finals["dense"], rtol=1e-12, atol=1e-12)
+    code, out = _run(sphere_dir, "chordal", method="dense")
+    assert code == 0
+    assert not np.allclose(_final_V(out), finals["dense"])  # chordal ≠ geodesic
+
+
+def test_run_with_per_vertex_data_and_units(sphere_dir):
+    """ρ0 from a .npy file and from a GIfTI data array give the same run; a GIfTI sphere of radius
+    1000 mm with units = "m" runs as the unit sphere (kernel width in metres)."""
+    sphere = icosphere(3)
+    rho = 1.0 + 0.5 * sphere.vertices[:, 0]
+    np.save(sphere_dir / "rho.npy", rho)
+    data = nibabel.gifti.GiftiDataArray(rho.astype(np.float32), "NIFTI_INTENT_SHAPE")
+    nibabel.save(nibabel.gifti.GiftiImage(darrays=[data]), str(sphere_dir / "rho.shape.gii"))
+    np.save(sphere_dir / "rho32.npy", rho.astype(np.float32))
+    code, a = _run(sphere_dir, "npy", rho0='"rho32.npy"')
+    assert code == 0
+    code, b = _run(sphere_dir, "gii", rho0='"rho.shape.gii"')
+    assert code == 0
+    np.testing.assert_array_equal(_final_V(a), _final_V(b))
+    _write_gifti_surface(sphere_dir / "lh.sphere.gii", icosphere(3, radius=1000.0))
+    code, c = _run(sphere_dir, "metres", source='"lh.sphere.gii"', mesh_extra='units = "m"')
+    assert code == 0
+    summary = json.loads((c / "summary.json").read_text())
+    assert summary["mesh"]["units"] == "m"
+    code, plain = _run(sphere_dir, "plain")
+    assert code == 0
+    np.testing.assert_allclose(_final_V(c), _final_V(plain), rtol=1e-5)  # float32 coordinates
+
+
+def test_two_hemispheres_in_one_mesh(sphere_dir):
+    left, right = icosphere(2), icosphere(2)
+    nibabel.freesurfer.write_geometry(str(sphere_dir / "lh.pial"), left.vertices, left.triangles)
+    nibabel.freesurfer.write_geometry(
+        str(sphere_dir / "rh.pial"), right.vertices + [3.0, 0, 0], right.triangles
+    )
+    code, out = _run(
+        sphere_dir,
+        "both",
+        source='["lh.pial", "rh.pial"]',
+        mesh_extra='units = "mm"',
+        distance="geodesic",
+        method="sparse",
+    )
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mesh"]["nodes"] == 2 * 162 and summary["mesh"]["units"] == "mm"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"distance": "geodesic", "method": "nufft"},
+            "nonlocal.method = 'nufft' is not allowed with kernel.distance = 'geodesic'",
+        ),
+        ({"distance": "chordal"}, "kernel.distance = 'chordal' is not allowed"),
+        ({"mesh_extra": 'units = "inch"'}, "mesh.units = 'inch' is not allowed"),
+        ({"source": '["sphere.obj", "square.msh"]'}, "is not a surface file"),
+    ],
+)
+def test_bad_surface_configs_are_refused(sphere_dir, fields, message, capsys):
+    code, out = _run(sphere_dir, "bad", **fields)
+    assert code == EXIT_BAD_INPUT and not out.exists()
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_bad_surface_file_is_refused_before_any_output(sphere_dir, capsys):
+    sphere = icosphere(2)
+    triangles = sphere.triangles.copy()
+    triangles[11] = triangles[11, ::-1]
+    meshio.write_points_cells(
+        str(sphere_dir / "flipped.obj"), sphere.vertices, [("triangle", triangles)]
+    )
+    code, out = _run(sphere_dir, "flipped", source='"flipped.obj"')
+    assert code == EXIT_BAD_INPUT and not out.exists()
+    err = capsys.readouterr().err.strip()
+    assert "opposite orientations" in err and "\n" not in err
+
+
+def test_config_reads_surface_lists(sphere_dir):
+    (sphere_dir / "c.toml").write_text('[mesh]\nsource = ["sphere.obj"]\n')
+    config = load_config(sphere_dir / "c.toml")
+    assert config.mesh_source() == (sphere_dir / "sphere.obj",)
+    (sphere_dir / "d.toml").write_text("[mesh]\nsource = []\n")
+    with pytest.raises(ParameterError, match="mesh.source = \\[\\] is not allowed"):
+        load_config(sphere_dir / "d.toml")
