@@ -112,8 +112,9 @@ def resolve_mesh_source(source: str | Path | tuple | list) -> Path | tuple[Path,
     if str(source) in meshes.names():
         return meshes.bundled_path(str(source))
     raise MeshError(
-        f"mesh = {str(source)!r} is neither a .msh/.xdmf or surface file nor a bundled domain "
-        f"({', '.join(meshes.names())})"
+        f"mesh = {str(source)!r} is neither a .msh/.xdmf file nor a bundled domain "
+        f"({', '.join(meshes.names())}) nor a surface file (.gii, FreeSurfer lh.pial, TVB .zip, "
+        ".obj/.ply/.stl/.off/.vtu/.vtk)"
     )
 
 
