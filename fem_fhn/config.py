@@ -62,9 +62,9 @@ class MeshConfig:
     the length unit of the coordinates ("mm", "cm", "m", "um"; "": the file's own: mm for GIfTI,
     FreeSurfer and TVB files, which a stated unit converts). Kernel widths are in this unit."""
 
-    source: MeshSource = "folded"
+    source: MeshSource = "folded"  # domain name, mesh or surface file, or a list of surface files
     h: float = 0.0
-    units: str = ""
+    units: str = ""  # length unit of the coordinates (surface files: converted from mm)
 
     def __post_init__(self):
         require(self.h >= 0, "mesh.h", self.h, "a mesh size > 0 (0: the bundled coarse mesh)")
@@ -398,7 +398,7 @@ class KernelConfig:
 
     spec: dict = field(default_factory=lambda: {"type": "gaussian", "width": 0.1})
     allow_negative: bool = False  # Psi < 0 somewhere is refused by `fem-fhn run` unless true
-    distance: str = "euclidean"
+    distance: str = "euclidean"  # or "geodesic": along a triangle surface
 
     def build(self, dim: int):
         return kernels.make_kernel({**self.spec, "dim": dim})
