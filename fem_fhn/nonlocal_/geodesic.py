@@ -42,6 +42,15 @@ GEODESIC_METHODS = ("dense", "sparse", "hmatrix")
 _GRID = 20_001
 
 
+def _check_method(method: str) -> None:
+    """Refuse a method that cannot hold a geodesic kernel, naming both keys."""
+    if method not in GEODESIC_METHODS:
+        raise ParameterError(
+            f"nonlocal.method = {method!r} is not allowed with kernel.distance = 'geodesic': "
+            f"one of {', '.join(GEODESIC_METHODS)} (nufft and split are Euclidean only)"
+        )
+
+
 def truncation_radius(kernel, tol: float) -> float:
     """The kernel's cutoff R: its support radius, or the smallest grid radius beyond which
     |Ψ(r)| ≤ tol · max |Ψ| (searched on [0, decay radius]) for a kernel of unbounded support."""
@@ -104,11 +113,7 @@ class GeodesicOperator:
         method: str = "sparse",
         cutoff: float = math.inf,
     ):
-        if method not in GEODESIC_METHODS:
-            raise ParameterError(
-                f"nonlocal.method = {method!r} is not allowed with kernel.distance = 'geodesic': "
-                f"one of {', '.join(GEODESIC_METHODS)} (nufft and split are Euclidean only)"
-            )
+        _check_method(method)
         start = time.perf_counter()
         self.comm = comm
         self.kernel = kernel
@@ -119,7 +124,11 @@ class GeodesicOperator:
         self.n_global = int(self.counts.sum())
         all_weights = gather_rows(comm, np.asarray(weights, dtype=float), self.counts)
         values = np.asarray(kernel(distances.data), dtype=float) * all_weights[distances.indices]
-        matrix = sparse.csr_array((values, distances.indices, distances.indptr), distances.shape)
+        index = np.int32 if max(distances.nnz, self.n_global) < 2**31 - 1 else np.int64
+        matrix = sparse.csr_array(
+            (values, distances.indices.astype(index), distances.indptr.astype(index)),
+            distances.shape,
+        )
         self.matrix = matrix.toarray() if method == "dense" else matrix
         self.build_time = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
 
@@ -156,11 +165,7 @@ def geodesic_operator(nodes, kernel, method: str, tol: float) -> GeodesicOperato
             mesh that is not made of triangles.
     """
     method = "sparse" if method == "auto" else method
-    if method not in GEODESIC_METHODS:
-        raise ParameterError(
-            f"nonlocal.method = {method!r} is not allowed with kernel.distance = 'geodesic': "
-            f"one of {', '.join(GEODESIC_METHODS)} (nufft and split are Euclidean only)"
-        )
+    _check_method(method)
     if nodes.tdim != 2:
         raise ParameterError(
             f"kernel.distance = 'geodesic' is not allowed on a mesh of {nodes.tdim}D cells: "
