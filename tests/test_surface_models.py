@@ -170,10 +170,10 @@ method = "{method}"
 V = "1.0 if z > {z_top} else -0.69248"
 W = -0.36042
 [time]
-t_end = 0.4
+t_end = {t_end}
 dt = 0.05
 scheme = "ssprk3"
-n_outputs = 2
+n_outputs = {n_outputs}
 [output]
 formats = ["xdmf"]
 png = false
@@ -190,17 +190,21 @@ def _write_gifti_surface(path, surface):
     nibabel.save(nibabel.gifti.GiftiImage(darrays=arrays), str(path))
 
 
+_FIELDS = {
+    "source": '"sphere.obj"',
+    "mesh_extra": "",
+    "rho0": "1.0",
+    "width": 0.2,
+    "distance": "euclidean",
+    "method": "dense",
+    "z_top": 0.9,
+    "t_end": 0.4,
+    "n_outputs": 2,
+}
+
+
 def _run(tmp_path, name="run", **fields):
-    values = {
-        "source": '"sphere.obj"',
-        "mesh_extra": "",
-        "rho0": "1.0",
-        "width": 0.2,
-        "distance": "euclidean",
-        "method": "dense",
-        "z_top": 0.9,
-        **fields,
-    }
+    values = {**_FIELDS, **fields}
     config = tmp_path / f"{name}.toml"
     config.write_text(RUN.format(**values))
     out = tmp_path / name
@@ -259,6 +263,28 @@ def test_run_with_per_vertex_data_and_units(sphere_dir):
     code, plain = _run(sphere_dir, "plain")
     assert code == 0
     np.testing.assert_allclose(_final_V(c), _final_V(plain), rtol=1e-5)  # float32 coordinates
+
+
+def test_restart_on_a_sphere_equals_the_uninterrupted_run(sphere_dir):
+    """The checkpoint stores x, y, z; a run to t = 0.2 continued to 0.4 equals a run to 0.4."""
+    import h5py
+
+    from fem_fhn.checkpoint import read_global
+
+    geodesic = {"distance": "geodesic", "method": "sparse"}
+    assert _run(sphere_dir, "whole", **geodesic)[0] == 0
+    code, half = _run(sphere_dir, "half", t_end=0.2, n_outputs=1, **geodesic)
+    assert code == 0
+    config = sphere_dir / "half.toml"
+    config.write_text(RUN.format(**{**_FIELDS, **geodesic}))
+    assert main(["run", str(config), "--restart", str(half), "--quiet"]) == 0
+    meta, ids, rows = read_global(half)
+    _, ids_whole, rows_whole = read_global(sphere_dir / "whole")
+    assert meta["t"] == pytest.approx(0.4) and np.array_equal(ids, ids_whole)
+    np.testing.assert_allclose(rows, rows_whole, rtol=0, atol=1e-12)
+    with h5py.File(half / "checkpoint" / "rank0.h5") as f:
+        points, stored = f["points"][...], f["ids"][...]
+    np.testing.assert_array_equal(points, icosphere(3).vertices[stored])
 
 
 def test_two_hemispheres_in_one_mesh(sphere_dir):
