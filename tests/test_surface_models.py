@@ -374,3 +374,39 @@ def test_bistable_front_crosses_the_equator_at_the_planar_speed():
     assert near.sum() >= 6
     speed = np.polyfit(times[near], positions[near], 1)[0]
     assert speed == pytest.approx(c, rel=0.02)
+
+
+def _circle_file(path, n):
+    """The unit circle as n line cells in the plane, a gmsh file with a physical group."""
+    theta = 2 * np.pi * np.arange(n) / n
+    points = np.column_stack([np.cos(theta), np.sin(theta), np.zeros(n)])
+    lines = np.column_stack([np.arange(n), (np.arange(n) + 1) % n])
+    tags = {"gmsh:physical": [np.ones(n, dtype=int)], "gmsh:geometrical": [np.ones(n, dtype=int)]}
+    mesh = meshio.Mesh(points, [("line", lines)], cell_data=tags)
+    meshio.write(path, mesh, file_format="gmsh22")
+    return path
+
+
+def test_curve_in_the_plane(tmp_path):
+    """The unit circle as a 1D mesh in 2D keeps x, y; its lumped masses sum to the perimeter of
+    the polygon; K (chordal, kernel in 1D) on cos 3θ against ∫ Ψ(2 sin(φ/2)) cos 3φ dφ with second
+    order; the local model's diffusion has the eigenvalue 9 on cos 3θ."""
+    kernel = make_kernel({"type": "gaussian", "width": 0.3, "dim": 1})
+    eigenvalue = quad(
+        lambda p: kernel(np.array([2 * np.sin(p / 2)]))[0] * np.cos(3 * p), -np.pi, np.pi
+    )[0]
+    errors, laplace = [], []
+    for n in (64, 128, 256):
+        nodes = NodalMesh.load(_circle_file(tmp_path / f"circle{n}.msh", n), MPI.COMM_SELF)
+        assert (nodes.dim, nodes.tdim) == (2, 1)
+        assert nodes.integrate(np.ones(nodes.n_owned)) == pytest.approx(
+            2 * n * np.sin(np.pi / n), rel=1e-13
+        )
+        u = np.cos(3 * np.arctan2(nodes.coords[:, 1], nodes.coords[:, 0]))
+        op = make_operator(nodes.coords, nodes.masses, kernel, "dense", MPI.COMM_SELF)
+        errors.append(np.abs(op.apply(u) - eigenvalue * u).max() / abs(eigenvalue))
+        diffusion = LocalFHN(nodes, FHNParameters(), 1.0).diffusion(u)
+        laplace.append(abs(-(u * nodes.masses) @ diffusion / ((u * nodes.masses) @ u) / 9 - 1))
+    for e in (errors, laplace):
+        orders = np.log2(np.array(e[:-1]) / np.array(e[1:]))
+        assert (orders > 1.8).all(), (e, orders)
