@@ -251,7 +251,8 @@ def test_run_on_a_sphere_with_every_geodesic_method(sphere_dir):
 
 
 def test_run_with_per_vertex_data_and_units(sphere_dir):
-    """ρ0 from a .npy file and from a GIfTI data array give the same run; a GIfTI sphere of radius
+    """ρ0 from a .npy file, a GIfTI data array and a FreeSurfer morphometry file give the same
+    run; a GIfTI sphere of radius
     1000 mm with units = "m" runs as the unit sphere (kernel width in metres)."""
     sphere = icosphere(3)
     rho = 1.0 + 0.5 * sphere.vertices[:, 0]
@@ -264,6 +265,12 @@ def test_run_with_per_vertex_data_and_units(sphere_dir):
     code, b = _run(sphere_dir, "gii", rho0='"rho.shape.gii"')
     assert code == 0
     np.testing.assert_array_equal(_final_V(a), _final_V(b))
+    nibabel.freesurfer.write_morph_data(str(sphere_dir / "lh.curv"), rho.astype(np.float32))
+    code, curv = _run(sphere_dir, "curv", rho0='"lh.curv"')
+    assert code == 0
+    np.testing.assert_array_equal(_final_V(a), _final_V(curv))
+    code, uniform = _run(sphere_dir, "uniform")
+    assert not np.allclose(_final_V(a), _final_V(uniform))  # the file's ρ0 is used
     _write_gifti_surface(sphere_dir / "lh.sphere.gii", icosphere(3, radius=1000.0))
     code, c = _run(sphere_dir, "metres", source='"lh.sphere.gii"', mesh_extra='units = "m"')
     assert code == 0
