@@ -12,12 +12,14 @@ from mpi4py import MPI
 from scipy.integrate import quad
 from scipy.special import eval_legendre
 
+from fem_fhn._fenics import dolfinx
 from fem_fhn.cli import EXIT_BAD_INPUT, main
 from fem_fhn.config import load_config
 from fem_fhn.kernels import make_kernel
+from fem_fhn.macro import NonlocalFHN
 from fem_fhn.macro.local_rd import IMEXStepper, LocalFHN
 from fem_fhn.mesh import NodalMesh
-from fem_fhn.nonlocal_ import make_operator
+from fem_fhn.nonlocal_ import NonlocalLaplacian, make_operator
 from fem_fhn.nonlocal_.geodesic import (
     GeodesicOperator,
     geodesic_operator,
@@ -26,6 +28,7 @@ from fem_fhn.nonlocal_.geodesic import (
 )
 from fem_fhn.params import FHNParameters, ParameterError
 from fem_fhn.surface import icosphere, surface_mesh
+from fem_fhn.timestepping import make_integrator
 
 
 def funk_hecke(kernel, degree: int, distance) -> float:
@@ -426,3 +429,51 @@ def test_curve_in_the_plane(tmp_path):
     for e in (errors, laplace):
         orders = np.log2(np.array(e[:-1]) / np.array(e[1:]))
         assert (orders > 1.8).all(), (e, orders)
+
+
+def _nonlocal_front_speed(nodes, s, dim, position, centre, D, width):
+    """Speed of the front v3 (s < front) | v1 of the nonlocal model (W ≡ w0, Gaussian kernel of
+    this width and second moment D, in `dim` dimensions) where it crosses s = centre; the front's
+    position is `position(share)`, share the area fraction of the v3 side."""
+    w0 = 0.1
+    v1, _, v3 = np.sort(np.roots([-1.0, 0.0, 1.0, -w0]).real)
+    strength = D / (width**2 / 2)  # the Gaussian's second moment is strength · width² / 2
+    kernel = make_kernel({"type": "gaussian", "width": width, "strength": strength, "dim": dim})
+    op = make_operator(nodes.coords, nodes.masses, kernel, "dense", MPI.COMM_SELF)
+    rho0 = np.ones(nodes.n_owned)
+    model = NonlocalFHN(NonlocalLaplacian(op, rho0), FHNParameters(a=0.0, b=0.0, tau=0.0))
+    xi = (v3 - v1) * (s - centre - 0.2) / (2 * np.sqrt(2 * D))
+    y = model.state((v3 + v1) / 2 - (v3 - v1) / 2 * np.tanh(xi), np.full(nodes.n_owned, w0))
+    integrator = make_integrator("rk4", model.max_stable_dt())
+    period = 0.35 / 0.05 / 20
+    times, positions, t = [], [], 0.0
+    for _ in range(21):
+        share = nodes.masses @ ((y[0] - v1) / (v3 - v1)) / nodes.masses.sum()
+        times.append(t)
+        positions.append(position(share))
+        t, y = integrator.advance(model, t, y, t + period)[:2]
+    times, positions = np.array(times), np.array(positions)
+    near = np.abs(positions - centre) < 0.1
+    assert near.sum() >= 6
+    return np.polyfit(times[near], positions[near], 1)[0]
+
+
+def test_nonlocal_front_crosses_the_equator_at_the_speed_of_the_line():
+    """Nonlocal model on the unit sphere (2 562 nodes, Gaussian of width 0.15 normalised in 2D,
+    chordal distances) against the same model on a line (the 1D marginal of that Gaussian): the
+    speeds where the front crosses the equator agree within 2 % (measured 1.0 %), while both
+    differ from the local limit's −3 v2 √(D/2) by 6 %."""
+    D, width = 0.06, 0.15
+    sphere = sphere_nodes(4)
+    latitude = np.arcsin(np.clip(sphere.coords[:, 2], -1, 1))
+    on_sphere = _nonlocal_front_speed(
+        sphere, latitude, 2, lambda f: np.arcsin(2 * f - 1), 0.0, D, width
+    )
+    length = 4.0
+    line = NodalMesh.from_mesh(dolfinx.mesh.create_interval(MPI.COMM_SELF, 800, [0.0, length]))
+    on_line = _nonlocal_front_speed(
+        line, line.coords[:, 0], 1, lambda f: f * length, length / 2, D, width
+    )
+    assert on_sphere == pytest.approx(on_line, rel=0.02)
+    v2 = np.sort(np.roots([-1.0, 0.0, 1.0, -0.1]).real)[1]
+    assert abs(on_line / (-3 * v2 * np.sqrt(D / 2)) - 1) > 0.04  # the test tells the two apart
