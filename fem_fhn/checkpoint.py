@@ -127,26 +127,32 @@ def state_points(setup, kind: str) -> np.ndarray:
 
 def _resolved(source, value):
     """A field or mesh source as compared on restart: files by absolute path, else as given."""
+    if isinstance(source, tuple):  # several surface files merged into one mesh
+        return [str(path.resolve()) for path in source]
     return str(source.resolve()) if isinstance(source, Path) else value
 
 
 def physics(config, setup) -> dict:
     """The settings a restart must share with its checkpoint, as a flat {key: value} dict.
 
-    [model], [kernel], ρ0, the stimulus, the mesh (source and h), the model kind and what defines
-    its state: the form (V or Z) of the macroscopic model; ε, D and the velocity grid (as
-    resolved, "auto" included) of the kinetic model; n, the positions (seed or file), the radius
-    (as resolved), the profile, ε, the noise and its seed of the network.
+    [model], [kernel] (with its distance), ρ0, the stimulus, the mesh (source, h, units), the
+    model kind and what defines its state: the form (V or Z) of the macroscopic model; ε, D and
+    the velocity grid (as resolved, "auto" included) of the kinetic model; n, the positions (seed
+    or file), the radius (as resolved), the profile, ε, the noise and its seed of the network.
     """
     kind = model_kind(config)
     out = {"model kind": kind}
     out.update({f"model.{k}": v for k, v in asdict(config.model).items()})
     out.update({f"kernel.{k}": v for k, v in config.kernel.spec.items()})
+    if config.kernel.distance != "euclidean":  # (checkpoints without the key are Euclidean)
+        out["kernel.distance"] = config.kernel.distance
     rho0 = config.rho0.value
     out["rho0.value"] = _resolved(config.field_source(rho0, "rho0.value"), rho0)
     out["stimulus.I"] = config.stimulus.I
     out["mesh.source"] = _resolved(config.mesh_source(), config.mesh.source)
     out["mesh.h"] = config.mesh.h
+    if config.mesh.units:
+        out["mesh.units"] = config.mesh.units
     if kind == "macro":
         out["solver.form"] = config.solver.form
     elif kind == "kinetic":

@@ -477,3 +477,21 @@ def test_nonlocal_front_crosses_the_equator_at_the_speed_of_the_line():
     assert on_sphere == pytest.approx(on_line, rel=0.02)
     v2 = np.sort(np.roots([-1.0, 0.0, 1.0, -0.1]).real)[1]
     assert abs(on_line / (-3 * v2 * np.sqrt(D / 2)) - 1) > 0.04  # the test tells the two apart
+
+
+def test_restart_refuses_another_distance_and_keeps_a_list_of_files(sphere_dir, capsys):
+    sphere = icosphere(2)
+    for name, shift in (("lh.white", 0.0), ("rh.white", 3.0)):
+        nibabel.freesurfer.write_geometry(
+            str(sphere_dir / name), sphere.vertices + [shift, 0, 0], sphere.triangles
+        )
+    both = {"source": '["lh.white", "rh.white"]', "t_end": 0.2, "n_outputs": 1}
+    code, out = _run(sphere_dir, "pair", **both)
+    assert code == 0
+    config = sphere_dir / "pair.toml"
+    config.write_text(RUN.format(**{**_FIELDS, "source": both["source"], "distance": "geodesic"}))
+    assert main(["run", str(config), "--restart", str(out), "--quiet"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert "kernel.distance = 'geodesic'" in err and "\n" not in err
+    config.write_text(RUN.format(**{**_FIELDS, "source": both["source"]}))
+    assert main(["run", str(config), "--restart", str(out), "--quiet"]) == 0
