@@ -323,6 +323,11 @@ def test_two_hemispheres_in_one_mesh(sphere_dir):
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mesh"]["nodes"] == 2 * 162 and summary["mesh"]["units"] == "mm"
+    # geodesic distances never cross from one component to the other, however large the cutoff
+    nodes = NodalMesh.load([sphere_dir / "lh.pial", sphere_dir / "rh.pial"], MPI.COMM_SELF)
+    table = mesh_geodesic_distances(nodes, 10.0).tocoo()
+    left = nodes.global_index < 162
+    assert table.nnz == 2 * 162**2 and np.all(left[table.row] == left[table.col])
 
 
 @pytest.mark.parametrize(
