@@ -500,3 +500,33 @@ def test_restart_refuses_another_distance_and_keeps_a_list_of_files(sphere_dir, 
     assert "kernel.distance = 'geodesic'" in err and "\n" not in err
     config.write_text(RUN.format(**{**_FIELDS, "source": both["source"]}))
     assert main(["run", str(config), "--restart", str(out), "--quiet"]) == 0
+
+
+def test_output_files_and_picture_keep_the_surface(sphere_dir):
+    """XDMF geometry with three coordinates per node; VTK frames and V.png of the whole sphere
+    (a surface is not clipped like a volume mesh)."""
+    import h5py
+    import pyvista
+
+    from fem_fhn.render import _visible
+
+    text = RUN.format(**_FIELDS).replace(
+        'formats = ["xdmf"]\npng = false', 'formats = ["xdmf", "vtk"]\npng = true'
+    )
+    config = sphere_dir / "pictures.toml"
+    config.write_text(text)
+    out = sphere_dir / "pictures"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
+    with h5py.File(out / "fields.h5") as f:
+        geometry = f["Mesh/mesh/geometry"][...]
+    vertices = icosphere(3).vertices
+    np.testing.assert_array_equal(np.sort(geometry, axis=0), np.sort(vertices, axis=0))
+    assert (out / "V.png").stat().st_size > 0
+    reader = pyvista.get_reader(str(out / "vtk" / "fields.pvd"))
+    grid = reader.read()
+    grid = grid.combine() if isinstance(grid, pyvista.MultiBlock) else grid
+    assert grid.n_points == len(vertices) and np.ptp(grid.points[:, 2]) == pytest.approx(2.0)
+    shown = _visible(grid, True)
+    assert shown.n_points == grid.n_points and shown.bounds == grid.bounds
+    cube = pyvista.ImageData(dimensions=(5, 5, 5)).cast_to_unstructured_grid().triangulate()
+    assert _visible(cube, True).bounds[2] == pytest.approx(2.0)  # a volume mesh: y ≥ centre
