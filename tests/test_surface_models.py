@@ -135,13 +135,25 @@ def test_truncation_radius():
     assert truncation_radius(indicator, 1e-8) == 0.2
 
 
-def test_fourier_methods_refused_on_a_surface(gaussian):
-    nodes = sphere_nodes(2)
+def test_nufft_on_a_surface_uses_the_transform_in_space():
+    """Chordal K by NUFFT (Ψ's transform in 3D) against the dense sum on the unit sphere, within
+    the requested tolerance of max_i Σ_j |Ψ_ij| w_j |u_j|; split is refused, and so are the
+    Fourier methods for a geodesic kernel."""
+    nodes = sphere_nodes(4)
+    u = nodes.coords[:, 0] * nodes.coords[:, 1] + np.cos(3 * nodes.coords[:, 2])
+    hat = {"type": "mexican_hat", "width_exc": 0.1, "width_inh": 0.2, "a_exc": 2.0, "a_inh": 1.0}
+    for spec in ({"type": "gaussian", "width": 0.15}, hat):
+        kernel = make_kernel({**spec, "dim": 2})
+        dense = make_operator(nodes.coords, nodes.masses, kernel, "dense", MPI.COMM_SELF)
+        scale = (np.abs(dense.matrix) @ np.abs(u)).max()
+        for tol in (1e-4, 1e-8):
+            fast = make_operator(nodes.coords, nodes.masses, kernel, "nufft", MPI.COMM_SELF, tol)
+            assert np.abs(fast.apply(u) - dense.apply(u)).max() < tol * scale, (spec, tol)
+    with pytest.raises(ParameterError, match="nonlocal.method = 'split' is not allowed"):
+        make_operator(nodes.coords, nodes.masses, kernel, "split", MPI.COMM_SELF)
     for method in ("nufft", "split"):
-        with pytest.raises(ParameterError, match=f"nonlocal.method = '{method}' is not allowed"):
-            make_operator(nodes.coords, nodes.masses, gaussian, method, MPI.COMM_SELF)
         with pytest.raises(ParameterError, match="kernel.distance = 'geodesic'"):
-            geodesic_operator(nodes, gaussian, method, 1e-8)
+            geodesic_operator(nodes, kernel, method, 1e-8)
 
 
 def test_laplace_beltrami_of_the_local_model_converges_with_second_order():
@@ -251,6 +263,9 @@ def test_run_on_a_sphere_with_every_geodesic_method(sphere_dir):
     code, out = _run(sphere_dir, "chordal", method="dense")
     assert code == 0
     assert not np.allclose(_final_V(out), finals["dense"])  # chordal ≠ geodesic
+    code, fast = _run(sphere_dir, "chordal-nufft", method="nufft")
+    assert code == 0
+    np.testing.assert_allclose(_final_V(fast), _final_V(out), rtol=0, atol=1e-6)
 
 
 def test_run_with_per_vertex_data_and_units(sphere_dir):
