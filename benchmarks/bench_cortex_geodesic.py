@@ -12,8 +12,8 @@ read by `fem-fhn`'s own reader as `[mesh] source` would) and the Gaussian kernel
 - wall and CPU (process) time of each build: on a busy machine the wall time is inflated, the
   CPU time much less;
 - geodesic apply: median over `--repeat` applications of K to a random vector;
-- chordal H-matrix: build and median apply of `make_operator(..., "hmatrix", tol=1e-6)` with
-  straight distances through space, for comparison.
+- chordal H-matrix and NUFFT: build and median apply of `make_operator(..., "hmatrix" or
+  "nufft", tol=1e-6)` with straight distances through space, for comparison.
 
 Usage::
 
@@ -88,6 +88,10 @@ def main() -> None:
     hmat = make_operator(nodes.coords, nodes.masses, kernel, "hmatrix", comm, 1e-6)
     h_build, h_cpu = time.perf_counter() - start, time.process_time() - cpu
     h_apply = _median_apply(hmat, u, args.repeat)
+    start, cpu = time.perf_counter(), time.process_time()
+    fast = make_operator(nodes.coords, nodes.masses, kernel, "nufft", comm, 1e-6)
+    n_build, n_cpu = time.perf_counter() - start, time.process_time() - cpu
+    n_apply = _median_apply(fast, u, args.repeat)
     result = {
         "surface": "tvb_data cortex_16384.zip",
         "nodes": nodes.n_global,
@@ -102,6 +106,12 @@ def main() -> None:
             "apply_s": geo_apply,
         },
         "chordal_hmatrix_tol_1e-6": {"build_s": h_build, "build_cpu_s": h_cpu, "apply_s": h_apply},
+        "chordal_nufft_tol_1e-6": {
+            "build_s": n_build,
+            "build_cpu_s": n_cpu,
+            "apply_s": n_apply,
+            "modes": fast.info().get("modes"),
+        },
         "load_average": os.getloadavg()[0],
         "machine": platform.node(),
         "python": platform.python_version(),
@@ -116,6 +126,7 @@ def main() -> None:
         f"{1e3 * geo_apply:>12.2f}{result['geodesic']['nnz']:>10}"
     )
     print(f"{'chordal hmatrix, tol 1e-6':<28}{h_build:>12.2f}{h_cpu:>15.2f}{1e3 * h_apply:>12.2f}")
+    print(f"{'chordal nufft, tol 1e-6':<28}{n_build:>12.2f}{n_cpu:>15.2f}{1e3 * n_apply:>12.2f}")
     print(f"load average {result['load_average']:.1f} (wall times are inflated on a busy machine)")
     out = Path(__file__).parent / "results" / "bench_cortex_geodesic.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
