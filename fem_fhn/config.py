@@ -36,7 +36,7 @@ from fem_fhn.io import FORMATS
 from fem_fhn.macro import MODEL_FORMS
 from fem_fhn.nonlocal_ import METHODS
 from fem_fhn.params import FHNParameters, ParameterError, require
-from fem_fhn.surface import VERTEX_DATA_SUFFIXES
+from fem_fhn.surface import UNITS, VERTEX_DATA_SUFFIXES
 from fem_fhn.timestepping import IMEX_SCHEMES, SCHEMES
 
 DEFAULT_CONFIG = Path(__file__).parent / "data" / "default.toml"
@@ -68,8 +68,8 @@ class MeshConfig:
 
     def __post_init__(self):
         require(self.h >= 0, "mesh.h", self.h, "a mesh size > 0 (0: the bundled coarse mesh)")
-        allowed = 'one of "mm", "cm", "m", "um", or "" (the file\'s own unit)'
-        require(self.units in ("", "mm", "cm", "m", "um"), "mesh.units", self.units, allowed)
+        allowed = f'one of {", ".join(UNITS)}, or "" (the file\'s own unit)'
+        require(self.units in ("", *UNITS), "mesh.units", self.units, allowed)
 
 
 @dataclass(frozen=True)

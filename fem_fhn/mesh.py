@@ -19,7 +19,7 @@ from mpi4py import MPI
 from fem_fhn._fenics import dolfinx, fem
 from fem_fhn.expressions import Expression
 from fem_fhn.params import ParameterError
-from fem_fhn.surface import VERTEX_DATA_SUFFIXES, read_vertex_data
+from fem_fhn.surface import UNITS, VERTEX_DATA_SUFFIXES, read_vertex_data
 
 MESH_SUFFIXES = (".msh", ".xdmf")
 #: surface formats read through meshio: their coordinates carry no unit
@@ -80,10 +80,6 @@ def load_numbers(path: Path, key: str, value=None, ndim: int | None = 1) -> np.n
     if not np.all(np.isfinite(data)):
         raise refuse(f"it holds {int(np.count_nonzero(~np.isfinite(data)))} non-finite values")
     return data
-
-
-#: length units a mesh may state, in metres; surface formats of neuroimaging are in millimetres
-UNITS = {"m": 1.0, "cm": 1e-2, "mm": 1e-3, "um": 1e-6}
 
 
 def resolve_mesh_source(source: str | Path | tuple | list) -> Path | tuple[Path, ...]:

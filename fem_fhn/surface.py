@@ -30,6 +30,8 @@ from fem_fhn.params import ParameterError
 
 SURFACE_SUFFIXES = (".gii", ".obj", ".ply", ".stl", ".off", ".vtu", ".vtk", ".zip")
 FREESURFER_NAMES = ("pial", "white", "inflated", "sphere", "smoothwm", "orig", "midthickness")
+#: length units a mesh may state, in metres (neuroimaging surfaces are in millimetres)
+UNITS = {"m": 1.0, "cm": 1e-2, "mm": 1e-3, "um": 1e-6}
 #: per-vertex data: FreeSurfer morphometry (lh.curv, lh.thickness, …) and GIfTI data arrays
 FREESURFER_DATA = (".curv", ".thickness", ".sulc", ".area", ".volume", ".jacobian_white")
 VERTEX_DATA_SUFFIXES = (".gii", ".gii.gz", *FREESURFER_DATA)
