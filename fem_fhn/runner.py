@@ -151,7 +151,7 @@ def build_local(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -
     return Setup(nodes, rho0, model, model.state(V0, W0), integrator, ("V", "W"), info=info)
 
 
-def _format_units(config: RunConfig) -> str:
+def _mesh_unit(config: RunConfig) -> str:
     """The unit of the mesh's coordinates when none is stated ("" for a file without one)."""
     from fem_fhn.mesh import mesh_units
 
@@ -687,7 +687,7 @@ class _Record:
                 "source": str(config.mesh.source),
                 "dim": nodes.dim,
                 "tdim": nodes.tdim,
-                "units": config.mesh.units or _format_units(config),
+                "units": config.mesh.units or _mesh_unit(config),
                 "nodes": nodes.n_global,
                 "cells": self.cells,
             },
