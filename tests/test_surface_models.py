@@ -3,6 +3,7 @@ geodesic) against the Funk–Hecke closed form on the unit sphere; Laplace–Bel
 model's weak form; `fem-fhn run` on surface files with per-vertex data, units and refusals."""
 
 import json
+import zipfile
 
 import meshio
 import nibabel
@@ -11,6 +12,7 @@ import pytest
 from mpi4py import MPI
 from scipy.integrate import quad
 from scipy.special import eval_legendre
+from surface_cases import BAD_SURFACES, broken
 
 from fem_fhn._fenics import dolfinx
 from fem_fhn.cli import EXIT_BAD_INPUT, main
@@ -374,17 +376,22 @@ def test_bad_surface_configs_are_refused(sphere_dir, fields, message, capsys):
     assert message in err and "\n" not in err
 
 
-def test_bad_surface_file_is_refused_before_any_output(sphere_dir, capsys):
-    sphere = icosphere(2)
-    triangles = sphere.triangles.copy()
-    triangles[11] = triangles[11, ::-1]
-    meshio.write_points_cells(
-        str(sphere_dir / "flipped.obj"), sphere.vertices, [("triangle", triangles)]
-    )
-    code, out = _run(sphere_dir, "flipped", source='"flipped.obj"')
+@pytest.mark.parametrize(("kind", "words"), BAD_SURFACES)
+def test_bad_surface_file_is_refused_before_any_output(sphere_dir, capsys, kind, words):
+    """Every problem `check_surface` names stops `fem-fhn run` with one line, nothing written
+    (the surface written as a TVB zip, whose text holds any coordinates and indices)."""
+    surface = broken(icosphere(2), kind)
+    with zipfile.ZipFile(sphere_dir / "bad.zip", "w") as archive:
+        archive.writestr(
+            "vertices.txt", "\n".join(" ".join(map(repr, p)) for p in surface.vertices.tolist())
+        )
+        archive.writestr(
+            "triangles.txt", "\n".join(" ".join(map(str, t)) for t in surface.triangles.tolist())
+        )
+    code, out = _run(sphere_dir, "bad", source='"bad.zip"')
     assert code == EXIT_BAD_INPUT and not out.exists()
     err = capsys.readouterr().err.strip()
-    assert "opposite orientations" in err and "\n" not in err
+    assert words in err and "mesh.source" in err and "\n" not in err
 
 
 def test_config_reads_surface_lists(sphere_dir):
