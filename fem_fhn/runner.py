@@ -273,7 +273,9 @@ def build_kinetic(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel)
         for s, k in zip(_initial_sources(config), ("initial.V", "initial.W"), strict=True)
     )
     current = _current_range(config, stimulus, nodes.comm)
-    k_neg_rho = negative_coupling(nodes, kernel, rho0, nodes.comm)
+    geodesic = config.kernel.distance == "geodesic"
+    tol = config.nonlocal_.tol if geodesic else None
+    k_neg_rho = negative_coupling(nodes, kernel, rho0, nodes.comm, tol)
     if kin.v_min == "auto":
         inhibition = nodes.comm.allreduce(float(k_neg_rho.max(initial=0.0)), op=MPI.MAX)
         grid = suggest_grid(

@@ -562,3 +562,19 @@ def test_output_files_and_picture_keep_the_surface(sphere_dir):
     assert shown.n_points == grid.n_points and shown.bounds == grid.bounds
     cube = pyvista.ImageData(dimensions=(5, 5, 5)).cast_to_unstructured_grid().triangulate()
     assert _visible(cube, True).bounds[2] == pytest.approx(2.0)  # a volume mesh: y ≥ centre
+
+
+def test_kinetic_negative_coupling_with_geodesic_distances():
+    """Ψ⁻*ρ0 of a Mexican hat with geodesic distances (the kinetic model's velocity bound) against
+    the dense sum of max(−Ψ, 0) at the great-circle distances, within 1 %."""
+    from fem_fhn.kinetic.model import negative_coupling
+
+    hat = {"type": "mexican_hat", "width_exc": 0.1, "width_inh": 0.2, "a_exc": 2.0, "a_inh": 1.0}
+    kernel = make_kernel({**hat, "dim": 2})
+    nodes = sphere_nodes(4)
+    rho0 = 1.0 + 0.5 * nodes.coords[:, 0]
+    result = negative_coupling(nodes, kernel, rho0, MPI.COMM_SELF, geodesic_tol=1e-10)
+    angles = np.arccos(np.clip(nodes.coords @ nodes.coords.T, -1, 1))
+    expected = (np.maximum(-kernel(angles), 0.0) * nodes.masses) @ rho0
+    assert expected.min() > 0
+    np.testing.assert_allclose(result, expected, rtol=0.01)

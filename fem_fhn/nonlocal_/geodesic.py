@@ -157,8 +157,11 @@ class GeodesicOperator:
         }
 
 
-def geodesic_operator(nodes, kernel, method: str, tol: float) -> GeodesicOperator:
+def geodesic_operator(nodes, kernel, method: str, tol: float, profile=None) -> GeodesicOperator:
     """K with geodesic distances on the nodes of a triangle mesh, within the kernel's cutoff.
+
+    `profile` (default: the kernel) is the function evaluated at the distances, e.g. the negative
+    part of the kernel, within the kernel's own cutoff.
 
     Raises:
         ParameterError: for a method other than GEODESIC_METHODS ("auto" takes "sparse") or a
@@ -174,6 +177,7 @@ def geodesic_operator(nodes, kernel, method: str, tol: float) -> GeodesicOperato
     start = time.perf_counter()
     cutoff = truncation_radius(kernel, tol)
     distances = mesh_geodesic_distances(nodes, cutoff)
-    op = GeodesicOperator(distances, nodes.masses, kernel, nodes.comm, method, cutoff)
+    values = kernel if profile is None else profile
+    op = GeodesicOperator(distances, nodes.masses, values, nodes.comm, method, cutoff)
     op.build_time = nodes.comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
     return op
