@@ -110,25 +110,32 @@ def _config_error(message: str) -> ParameterError:
 
 def _resolved(source, value):
     """A field or mesh source as compared on restart: files by absolute path, else as given."""
+    if isinstance(source, tuple):  # several surface files merged into one mesh
+        return [str(path.resolve()) for path in source]
     return str(source.resolve()) if isinstance(source, Path) else value
 
 
 def physics(config, setup) -> dict:
     """The settings a restart must share with its checkpoint, as a flat {key: value} dict.
 
-    [model], [kernel], ρ0, the stimulus, the mesh (source and h), the model kind and what its
-    registry entry says defines its state (`fem_fhn.registry.ModelKind.physics`): e.g. the form
-    (V or Z) of the nonlocal model; ε, D and the velocity grid (as resolved, "auto" included) of
-    the kinetic model; n, the positions, the radius, the profile, ε and the noise of the network.
+    [model], [kernel] (with its distance), ρ0, the stimulus, the mesh (source, h, units), the
+    model kind and what defines its state: the form (V or Z) of the nonlocal model; ε, D and
+    the velocity grid (as resolved, "auto" included) of the kinetic model; n, the positions (seed
+    or file), the radius (as resolved), the profile, ε, the noise and its seed of the network (the
+    kind's `fem_fhn.registry.ModelKind.physics`).
     """
     out = {"model kind": setup.kind.name}
     out.update({f"model.{k}": v for k, v in asdict(config.model).items()})
     out.update({f"kernel.{k}": v for k, v in config.kernel.spec.items()})
+    if config.kernel.distance != "euclidean":  # (checkpoints without the key are Euclidean)
+        out["kernel.distance"] = config.kernel.distance
     rho0 = config.rho0.value
     out["rho0.value"] = _resolved(config.field_source(rho0, "rho0.value"), rho0)
     out["stimulus.I"] = config.stimulus.I
     out["mesh.source"] = _resolved(config.mesh_source(), config.mesh.source)
     out["mesh.h"] = config.mesh.h
+    if config.mesh.units:
+        out["mesh.units"] = config.mesh.units
     out.update(setup.kind.physics(config, setup))
     out.update(connectome_physics(config))
     return _normalised(out)
@@ -151,7 +158,9 @@ def input_files(config) -> dict[str, Path]:
 
     files = {}
     source = config.mesh_source()
-    if isinstance(source, Path):
+    if isinstance(source, tuple):  # surface files merged into one mesh
+        files.update({f"mesh.source[{i}]": path for i, path in enumerate(source)})
+    elif isinstance(source, Path):
         files["mesh.source"] = source
     elif not config.mesh.h:
         files["mesh.source"] = resolve_mesh_source(source)

@@ -4,10 +4,11 @@ Each TOML table maps one-to-one onto a dataclass; an unknown key, a value of the
 of range raises `ConfigError` with a one-line message naming the key, the value and what is allowed.
 Expressions (ρ0, initial data, stimulus) are parsed by `fem_fhn.expressions` — never `eval`.
 
-    [mesh]      source = "folded"            # bundled domain name or .msh/.xdmf path
-    [rho0]      value = 1.0                  # number, expression of x,y,z, or .npy/.csv/.txt file
+    [mesh]      source = "folded", units     # bundled domain, .msh/.xdmf, surface file(s)
+    [rho0]      value = 1.0                  # number, expression of x,y,z, or per-node data file
     [model]     a, b, tau, I_ext             # FHNParameters; form = "V" | "Z" in [solver]
-    [kernel]    type = "gaussian", width = 0.1, strength = 1.0 (mexican_hat: width_exc, ...)
+    [kernel]    type = "gaussian", width = 0.1, strength = 1.0 (mexican_hat: width_exc, ...),
+                distance = "euclidean" | "geodesic"
     [nonlocal]  method = "dense", tol = 1e-8
     [initial]   V = "...", W = "..."
     [stimulus]  I = "..."                    # expression of x, y, z, t (optional)
@@ -38,10 +39,12 @@ from fem_fhn.io import FORMATS
 from fem_fhn.macro import MODEL_FORMS
 from fem_fhn.nonlocal_ import METHODS
 from fem_fhn.params import FHNParameters, ParameterError, require
+from fem_fhn.surface import UNITS, VERTEX_DATA_SUFFIXES
 from fem_fhn.timestepping import SCHEMES
 
 DEFAULT_CONFIG = Path(__file__).parent / "data" / "default.toml"
-FIELD_FILE_SUFFIXES = (".npy", ".csv", ".txt")
+#: per-node data files: numbers, GIfTI data arrays, FreeSurfer morphometry (lh.curv, ...)
+FIELD_FILE_SUFFIXES = (".npy", ".csv", ".txt", *VERTEX_DATA_SUFFIXES)
 
 
 class ConfigError(ParameterError):
@@ -59,16 +62,25 @@ def check_points(key: str, points: list) -> None:
     require(ok, key, points, allowed)
 
 
+MeshSource = str | tuple[str, ...]  # one file or domain name, or a list of surface files
+
+
 @dataclass(frozen=True)
 class MeshConfig:
-    """source: a bundled domain or a .msh/.xdmf file; h > 0 meshes a bundled domain at that size
-    (0: the committed coarse mesh)."""
+    """source: a bundled domain, a .msh/.xdmf file, a surface file (.gii, .gii.gz, FreeSurfer
+    lh.pial etc., TVB .zip, .obj/.ply/.stl/.off/.vtu/.vtk) or a list of surface files merged into
+    one mesh; h > 0 meshes a bundled domain at that size (0: the committed coarse mesh); units:
+    the length unit of the coordinates ("mm", "cm", "m", "um"; "": the file's own: mm for GIfTI,
+    FreeSurfer and TVB files, which a stated unit converts). Kernel widths are in this unit."""
 
-    source: str = "folded"
+    source: MeshSource = "folded"  # domain name, mesh or surface file, or a list of surface files
     h: float = 0.0
+    units: str = ""  # length unit of the coordinates (surface files: converted from mm)
 
     def __post_init__(self):
         require(self.h >= 0, "mesh.h", self.h, "a mesh size > 0 (0: the bundled coarse mesh)")
+        allowed = f'one of {", ".join(UNITS)}, or "" (the file\'s own unit)'
+        require(self.units in ("", *UNITS), "mesh.units", self.units, allowed)
 
 
 @dataclass(frozen=True)
@@ -388,12 +400,20 @@ class BudgetConfig:
         require(self.outputs >= 1, "budget.outputs", self.outputs, "an integer >= 1")
 
 
+#: how the kernel measures the distance between two nodes
+DISTANCES = ("euclidean", "geodesic")
+
+
 @dataclass(frozen=True)
 class KernelConfig:
-    """The [kernel] table, passed to `kernels.make_kernel` with the mesh dimension."""
+    """The [kernel] table, passed to `kernels.make_kernel` with the mesh's topological dimension
+    (2 for a surface in space: the kernel is normalised on the surface). distance: "euclidean"
+    (straight, chordal through space on a surface) or "geodesic" (along a triangle surface,
+    within the kernel's cutoff; methods dense, sparse, hmatrix)."""
 
     spec: dict = field(default_factory=lambda: {"type": "gaussian", "width": 0.1})
     allow_negative: bool = False  # Psi < 0 somewhere is refused by `fem-fhn run` unless true
+    distance: str = "euclidean"  # or "geodesic": along a triangle surface
 
     def build(self, dim: int):
         return kernels.make_kernel({**self.spec, "dim": dim})
@@ -444,8 +464,10 @@ class RunConfig:
             return Expression(value, variables, key)
         return float(value)
 
-    def mesh_source(self) -> str | Path:
+    def mesh_source(self) -> str | Path | tuple[Path, ...]:
         src = self.mesh.source
+        if isinstance(src, tuple):
+            return tuple(self.path(s) for s in src)
         return self.path(src) if Path(src).suffix else src
 
 
@@ -534,6 +556,12 @@ def _check_type(key: str, value, hint) -> object:
         ok, allowed = PLAIN_TYPES[hint]
         require(ok(value), key, value, allowed)
         return value
+    if hint == MeshSource:
+        ok = isinstance(value, str) or (
+            isinstance(value, list) and len(value) > 0 and all(isinstance(v, str) for v in value)
+        )
+        require(ok, key, value, "a file or bundled domain name, or a list of surface files")
+        return value if isinstance(value, str) else tuple(value)
     if hint == FieldValue:  # also float | str
         ok = isinstance(value, str) or (_is_number(value) and math.isfinite(value))
         allowed = FIELD_KEYS.get(key, f'a finite number or "{WORDS.get(key, "auto")}"')
@@ -560,13 +588,15 @@ def _build_section(name: str, cls, table) -> object:
         allow_negative = _check_type(
             "kernel.allow_negative", spec.pop("allow_negative", False), bool
         )
+        distance = spec.pop("distance", "euclidean")
+        require(distance in DISTANCES, "kernel.distance", distance, f"one of {DISTANCES}")
         if "dim" in spec:
             raise ConfigError("kernel.dim is not allowed: the dimension is the mesh's")
         try:
             kernels.make_kernel({**spec, "dim": 2})  # validates type, keys and values
         except ParameterError as err:
             raise _in_section(err, "kernel") from None
-        return KernelConfig(spec, allow_negative)
+        return KernelConfig(spec, allow_negative, distance)
     hints = typing.get_type_hints(cls)
     allowed = [f.name for f in fields(cls)]
     values = {}
@@ -594,6 +624,7 @@ def parse_config(data: dict, base_dir: Path | str = ".", source: str = "") -> Ru
     config = RunConfig(**sections, base_dir=Path(base_dir), source=source, tables=extra)
     config = _check_network(config, "n" in data.get("network", {}))
     _check_fields(config)
+    _check_distance(config)
     try:
         _check_dispersion(config)
         _check_budget(config)
@@ -706,6 +737,9 @@ def _check_fields(config: RunConfig) -> None:
     if isinstance(config.rho0.value, float) and config.rho0.value < 0:
         raise ConfigError(f"rho0.value = {config.rho0.value!r} is not allowed: rho0 >= 0")
     src = config.mesh_source()
+    if isinstance(src, tuple):
+        _check_surface_list(config, src)
+        return
     if config.mesh.h > 0 and isinstance(src, Path):
         raise ConfigError(
             f"mesh.h = {config.mesh.h!r} applies to bundled domains only, not to the file "
@@ -718,6 +752,46 @@ def _check_fields(config: RunConfig) -> None:
         )
     if isinstance(src, Path) and not src.is_file():
         raise ConfigError(f"mesh.source = {config.mesh.source!r}: file {str(src)!r} does not exist")
+
+
+def _check_distance(config: RunConfig) -> None:
+    """Geodesic kernels: the mesh-node methods that can hold them, and no [network]."""
+    if config.kernel.distance != "geodesic":
+        return
+    from fem_fhn.nonlocal_.geodesic import GEODESIC_METHODS
+
+    method = config.nonlocal_.method
+    if method not in (*GEODESIC_METHODS, "auto"):
+        raise ConfigError(
+            f"nonlocal.method = {method!r} is not allowed with kernel.distance = 'geodesic': "
+            f"one of {', '.join(GEODESIC_METHODS)}, auto ({method} is Euclidean only)"
+        )
+    if config.solver.model == "network":
+        raise ConfigError(
+            "kernel.distance = 'geodesic' is not allowed with solver.model = 'network': its "
+            "neurons lie inside "
+            "triangles, and geodesic distances are computed between mesh nodes; allowed: "
+            "'euclidean'"
+        )
+
+
+def _check_surface_list(config: RunConfig, paths: tuple[Path, ...]) -> None:
+    """A list in mesh.source: existing surface files, and no mesh.h."""
+    from fem_fhn.surface import is_surface_file
+
+    given = list(config.mesh.source)
+    for shown, path in zip(given, paths, strict=True):
+        if not is_surface_file(path) or path.suffix in (".msh", ".xdmf"):
+            raise ConfigError(
+                f"mesh.source = {given!r} is not allowed: {shown!r} is not a surface file; "
+                "allowed: a list of surface files (.gii, FreeSurfer, TVB .zip, .obj/.ply/.stl/...)"
+            )
+        if not path.is_file():
+            raise ConfigError(f"mesh.source = {given!r}: file {str(path)!r} does not exist")
+    if config.mesh.h > 0:
+        raise ConfigError(
+            f"mesh.h = {config.mesh.h!r} applies to bundled domains only, not to surface files"
+        )
 
 
 def load_config(path: Path | str | None = None) -> RunConfig:

@@ -1,6 +1,7 @@
 """Meshes and the nodal (P1) view of them that every model uses (docs/discretisation.md).
 
-`load_mesh` reads a gmsh `.msh`, an XDMF mesh, or a bundled domain by name; `NodalMesh` holds the
+`load_mesh` reads a gmsh `.msh`, an XDMF mesh, a triangle surface (GIfTI, FreeSurfer, TVB zip,
+OBJ/PLY/STL/VTU, or a list of them), or a bundled domain by name; `NodalMesh` holds the
 P1 space and, for the nodes this rank owns, their coordinates, lumped masses m_j = ∫ φ_j dx and
 rank-independent global indices (the node numbers of the input file). `nodal_field` turns a
 constant, an expression or a file into owned nodal values (ρ0, initial data).
@@ -18,11 +19,14 @@ from mpi4py import MPI
 from fem_fhn._fenics import dolfinx, fem
 from fem_fhn.expressions import Expression
 from fem_fhn.params import ParameterError
+from fem_fhn.surface import UNITS, VERTEX_DATA_SUFFIXES, read_vertex_data
 
 MESH_SUFFIXES = (".msh", ".xdmf")
+#: surface formats read through meshio: their coordinates carry no unit
+MESHIO_SUFFIXES = (".obj", ".ply", ".stl", ".off", ".vtu", ".vtk")
 NUMBER_FILES = (
-    "a .npy file holding an array of numbers, or a .csv/.txt file of numbers separated by "
-    "spaces or commas"
+    "a .npy file holding an array of numbers, a .csv/.txt file of numbers separated by "
+    "spaces or commas, a GIfTI data array (.gii) or a FreeSurfer morphometry file (lh.curv, ...)"
 )
 
 
@@ -54,10 +58,12 @@ def load_numbers(path: Path, key: str, value=None, ndim: int | None = 1) -> np.n
     try:
         if path.suffix == ".npy":
             data = np.load(path, allow_pickle=False)
+        elif str(path).endswith(VERTEX_DATA_SUFFIXES):
+            data = read_vertex_data(path)
         else:
             text = path.read_bytes().decode("utf-8").replace(",", " ")
             data = np.array(text.split(), dtype=float)
-    except (OSError, ValueError, EOFError) as err:  # UnicodeDecodeError is a ValueError
+    except (OSError, ValueError, EOFError, ImportError) as err:  # UnicodeDecodeError: ValueError
         reason = " ".join(str(err).split())[:120]
         raise refuse(f"the file cannot be read as numbers ({reason})") from None
     if not isinstance(data, np.ndarray) or not (
@@ -76,12 +82,26 @@ def load_numbers(path: Path, key: str, value=None, ndim: int | None = 1) -> np.n
     return data
 
 
-def resolve_mesh_source(source: str | Path) -> Path:
-    """A mesh file path from a path or the name of a bundled domain (see `fem_fhn.meshes`)."""
+def resolve_mesh_source(source: str | Path | tuple | list) -> Path | tuple[Path, ...]:
+    """A mesh file path (or several surface files) from a path, a list of surface files, or the
+    name of a bundled domain (see `fem_fhn.meshes`)."""
     from fem_fhn import meshes
+    from fem_fhn.surface import is_surface_file
 
+    if isinstance(source, tuple | list):
+        paths = tuple(Path(p) for p in source)
+        bad = [str(p) for p in paths if not is_surface_file(p)]
+        if not paths or bad:
+            raise MeshError(
+                f"mesh.source = {[str(p) for p in paths]!r} is not allowed: a list holds surface "
+                f"files (.gii, FreeSurfer, TVB .zip, .obj/.ply/.stl/.off/.vtu/.vtk); not {bad}"
+            )
+        for p in paths:
+            if not p.is_file():
+                raise MeshError(f"mesh file {str(p)!r} does not exist")
+        return paths
     path = Path(source)
-    if path.suffix in MESH_SUFFIXES:
+    if path.suffix in MESH_SUFFIXES or is_surface_file(path):
         if not path.is_file():
             raise MeshError(f"mesh file {str(path)!r} does not exist")
         return path
@@ -89,8 +109,27 @@ def resolve_mesh_source(source: str | Path) -> Path:
         return meshes.bundled_path(str(source))
     raise MeshError(
         f"mesh = {str(source)!r} is neither a .msh/.xdmf file nor a bundled domain "
-        f"({', '.join(meshes.names())})"
+        f"({', '.join(meshes.names())}) nor a surface file (.gii, FreeSurfer lh.pial, TVB .zip, "
+        ".obj/.ply/.stl/.off/.vtu/.vtk)"
     )
+
+
+def mesh_units(source: Path | tuple[Path, ...], units: str = "") -> tuple[str, float]:
+    """The length unit of a mesh's coordinates and the factor its file coordinates are scaled by.
+
+    Surface files of neuroimaging (GIfTI, FreeSurfer, TVB zip) are in millimetres: `units` converts
+    them (e.g. "m": factor 1e-3). Other meshes carry no unit: a stated unit names theirs (factor 1);
+    "" leaves them in the file's own unit. Kernel widths, mesh sizes and expressions are read in
+    this unit.
+    """
+    from fem_fhn.surface import is_surface_file
+
+    if units and units not in UNITS:
+        raise MeshError(f'mesh.units = {units!r} is not allowed: one of {", ".join(UNITS)} or ""')
+    paths = source if isinstance(source, tuple) else (source,)
+    if all(is_surface_file(p) and p.suffix not in MESHIO_SUFFIXES for p in paths):
+        return (units or "mm"), UNITS["mm"] / UNITS[units or "mm"]
+    return units, 1.0
 
 
 def _read_msh(path: Path, comm: MPI.Comm) -> dolfinx.mesh.Mesh:
@@ -113,10 +152,6 @@ def _read_msh(path: Path, comm: MPI.Comm) -> dolfinx.mesh.Mesh:
             comm.bcast((dim, space), root=0)
             raise MeshError(f"cannot read mesh file {str(path)!r}: {err}") from err
     dim, space = comm.bcast((dim, space) if comm.rank == 0 else None, root=0)
-    if dim > 0 and space > dim:
-        if comm.rank == 0:
-            gmsh.finalize()
-        raise MeshError(_embedded(path, dim, space))
     if dim == -2:
         if comm.rank == 0:
             gmsh.finalize()
@@ -131,7 +166,7 @@ def _read_msh(path: Path, comm: MPI.Comm) -> dolfinx.mesh.Mesh:
             gmsh.finalize()
         raise MeshError(f"mesh file {str(path)!r} holds no cells")
     try:
-        data = dolfinx.io.gmsh.model_to_mesh(gmsh.model, comm, 0, gdim=dim)
+        data = dolfinx.io.gmsh.model_to_mesh(gmsh.model, comm, 0, gdim=max(dim, space))
     finally:
         if comm.rank == 0:
             gmsh.finalize()
@@ -147,9 +182,6 @@ def _read_xdmf(path: Path, comm: MPI.Comm) -> dolfinx.mesh.Mesh:
         except RuntimeError as err:
             errors.append(str(err))
             continue
-        tdim, gdim = mesh.topology.dim, mesh.geometry.dim
-        if gdim > tdim:
-            raise MeshError(_embedded(path, tdim, gdim))
         return mesh
     raise MeshError(f"cannot read mesh file {str(path)!r}: {errors[-1]}")
 
@@ -159,16 +191,6 @@ def coordinate_dimension(x: np.ndarray) -> int:
     largest = np.abs(x).max(axis=0, initial=0.0)
     used = np.flatnonzero(largest > 1e-12 * max(float(largest.max(initial=0.0)), 1e-300))
     return int(used.max()) + 1 if used.size else 1
-
-
-def _embedded(path: Path, tdim: int, gdim: int) -> str:
-    """The refusal of a mesh whose nodes need more coordinates than its cells have dimensions."""
-    return (
-        f"mesh.source = {str(path)!r} is not allowed: its cells are {tdim}D but its nodes have "
-        f"{gdim} coordinates (a curve or a surface in space, or extra coordinates stored): the "
-        f"models take meshes that fill their space ({tdim} coordinates per node), and a mesh is "
-        "never flattened"
-    )
 
 
 def _generated(name: str, h: float, comm: MPI.Comm) -> dolfinx.mesh.Mesh:
@@ -191,23 +213,53 @@ def _generated(name: str, h: float, comm: MPI.Comm) -> dolfinx.mesh.Mesh:
         return _read_msh(path, comm)
 
 
-def load_mesh(
-    source: str | Path, comm: MPI.Comm | None = None, h: float | None = None
-) -> dolfinx.mesh.Mesh:
-    """Read a mesh (`.msh`, `.xdmf`, or a bundled domain name), distributed over `comm`.
+def _read_surface(paths, comm: MPI.Comm, scale: float) -> dolfinx.mesh.Mesh:
+    """A checked surface file (or list of files, merged) as a gdim-3 mesh; rank 0 reads it."""
+    from fem_fhn.surface import SurfaceError, check_surface, read_surface, surface_mesh
 
-    A bundled domain with a mesh size `h` is generated on the fly (rank 0) instead of read.
-    The geometric dimension is the mesh's topological dimension (1, 2 or 3): a mesh whose nodes
-    need more coordinates (a surface in 3D) is refused with `MeshError`, never flattened.
+    surface, error = None, None
+    if comm.rank == 0:
+        try:
+            surface = read_surface(list(paths) if isinstance(paths, tuple) else paths)
+            check_surface(surface)
+        except SurfaceError as err:
+            error = str(err)
+    error = comm.bcast(error, root=0)
+    if error is not None:
+        raise MeshError(error)
+    if comm.rank == 0 and scale != 1.0:
+        surface = type(surface)(surface.vertices * scale, surface.triangles)
+    return surface_mesh(surface, comm)
+
+
+def load_mesh(
+    source: str | Path | tuple | list,
+    comm: MPI.Comm | None = None,
+    h: float | None = None,
+    units: str = "",
+) -> dolfinx.mesh.Mesh:
+    """Read a mesh, distributed over `comm`.
+
+    Sources: a `.msh` or `.xdmf` file, a bundled domain name (generated on the fly at mesh size
+    `h` if given), a triangle surface file of `fem_fhn.surface` (GIfTI, FreeSurfer, TVB zip,
+    meshio formats) or a list of them merged into one mesh (several connected components).
+
+    A mesh is never flattened: its geometric dimension is the number of coordinates its nodes use
+    (at least its topological dimension), so a surface in 3D keeps x, y, z and a curve in the plane
+    keeps x, y (a manifold mesh: fields, masses and the Laplace–Beltrami operator live on it).
+    `units` converts surface files (in mm) to another unit (see `mesh_units`).
     """
     from fem_fhn import meshes
 
     comm = MPI.COMM_WORLD if comm is None else comm
     path = resolve_mesh_source(source)
+    _, scale = mesh_units(path, units)
     if h is not None:
         if str(source) not in meshes.names():
             raise MeshError(f"mesh.h = {h!r} applies to bundled domains only, not {str(source)!r}")
         mesh = _generated(str(source), h, comm)
+    elif isinstance(path, tuple) or path.suffix not in MESH_SUFFIXES:
+        mesh = _read_surface(path, comm, scale)
     elif path.suffix == ".msh":
         mesh = _read_msh(path, comm)
     else:
@@ -225,9 +277,9 @@ class NodalMesh:
     Attributes:
         mesh: the DOLFINx mesh.
         space: the P1 Lagrange space; node = degree of freedom of this space.
-        coords: owned node coordinates, shape (n_owned, dim): the input mesh's coordinates,
-            identical on every partition.
-        masses: owned lumped masses m_j = ∫ φ_j dx.
+        coords: owned node coordinates, shape (n_owned, gdim): the input mesh's coordinates,
+            identical on every partition (gdim 3 for a surface in space).
+        masses: owned lumped masses m_j = ∫ φ_j dx (on a surface: areas, dx the area element).
         global_index: input node number of each owned node (independent of the partition).
     """
 
@@ -258,9 +310,13 @@ class NodalMesh:
 
     @classmethod
     def load(
-        cls, source: str | Path, comm: MPI.Comm | None = None, h: float | None = None
+        cls,
+        source: str | Path | tuple | list,
+        comm: MPI.Comm | None = None,
+        h: float | None = None,
+        units: str = "",
     ) -> NodalMesh:
-        return cls.from_mesh(load_mesh(source, comm, h))
+        return cls.from_mesh(load_mesh(source, comm, h, units))
 
     @property
     def comm(self) -> MPI.Comm:
@@ -268,7 +324,13 @@ class NodalMesh:
 
     @property
     def dim(self) -> int:
+        """The geometric dimension: coordinates per node."""
         return self.mesh.geometry.dim
+
+    @property
+    def tdim(self) -> int:
+        """The topological dimension: 2 for a surface (in the plane or in space), 1 for a curve."""
+        return self.mesh.topology.dim
 
     @property
     def n_owned(self) -> int:

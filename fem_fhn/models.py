@@ -67,9 +67,15 @@ def integrator_for(config: RunConfig, kind: ModelKind, dt: float, **options):
 
 
 def nodal_operator(config: RunConfig, nodes: NodalMesh, kernel):
-    """K for Ψ on the mesh nodes with the lumped masses, by [nonlocal] method and tol."""
-    nl = config.nonlocal_
-    return make_operator(nodes.coords, nodes.masses, kernel, nl.method, nodes.comm, nl.tol)
+    """K for Ψ on the mesh nodes with the lumped masses, by [nonlocal] method and tol:
+    Euclidean (chordal on a surface in space) or, for [kernel] distance = "geodesic", along the
+    surface within the kernel's cutoff."""
+    method, tol = config.nonlocal_.method, config.nonlocal_.tol
+    if config.kernel.distance == "geodesic":
+        from fem_fhn.nonlocal_.geodesic import geodesic_operator
+
+        return geodesic_operator(nodes, kernel, method, tol)
+    return make_operator(nodes.coords, nodes.masses, kernel, method, nodes.comm, tol)
 
 
 # ---------------------------------------------------------------------- nonlocal and local
@@ -253,7 +259,8 @@ def build_kinetic(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel)
     stimulus = stimulus_of(config, nodes.coords)
     V0, W0 = initial_fields(config, nodes)
     current = _current_range(config, stimulus, nodes.comm)
-    k_neg_rho = negative_coupling(nodes, kernel, rho0, nodes.comm)
+    geodesic_tol = config.nonlocal_.tol if config.kernel.distance == "geodesic" else None
+    k_neg_rho = negative_coupling(nodes, kernel, rho0, nodes.comm, geodesic_tol)
     if kin.v_min == "auto":
         inhibition = nodes.comm.allreduce(float(k_neg_rho.max(initial=0.0)), op=MPI.MAX)
         (v_lo, w_lo), (v_hi, w_hi) = bounding_box(nodes.comm, np.stack([V0, W0], axis=1))

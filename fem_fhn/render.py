@@ -26,9 +26,15 @@ def _frame(pv, reader, index: int, field: str):
     return data.combine() if isinstance(data, pv.MultiBlock) else data
 
 
+#: VTK cell types of volume cells (tetrahedra, hexahedra, wedges, pyramids, quadratic ones)
+_VOLUME_CELLS = (10, 12, 13, 14, 24, 25)
+
+
 def _visible(grid, dim3: bool):
-    """The part of the grid shown: 3D meshes are clipped by the plane y = centre."""
-    return grid.clip(normal="y", invert=False) if dim3 else grid
+    """The part of the grid shown: volume meshes are clipped by the plane y = centre (a surface
+    in space is shown whole)."""
+    solid = bool(np.isin(np.asarray(grid.celltypes), _VOLUME_CELLS).any())
+    return grid.clip(normal="y", invert=False) if dim3 and solid else grid
 
 
 def _plotter(pv, shown, dim3: bool, field: str, clim, title: str):
@@ -61,7 +67,7 @@ def render_fields(
 ) -> dict[str, str]:
     """Render the last time of `field` to `png` and all times to an animated `gif`.
 
-    Returns the paths written. 3D meshes are shown clipped by the plane y = centre; NaN values
+    Returns the paths written. Volume meshes are shown clipped by the plane y = centre; NaN values
     (nodes without a value) are left blank.
     """
     pv = _pyvista()

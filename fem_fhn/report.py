@@ -72,6 +72,14 @@ def signal_name(number: int) -> str:
     return signal.Signals(number).name
 
 
+def mesh_unit(config: RunConfig) -> str:
+    """The unit of the mesh's coordinates when none is stated ("" for a file without one)."""
+    from fem_fhn.mesh import mesh_units
+
+    source = config.mesh_source()
+    return mesh_units(source)[0] if isinstance(source, Path | tuple) else ""
+
+
 def pictures(config: RunConfig, out: Path, field: str = "V") -> dict:
     """<field>.png and <field>.gif from the VTK series, as [output] png and gif ask (rank 0)."""
     if not (config.output.png or config.output.gif) or "vtk" not in config.output.formats:
@@ -140,10 +148,16 @@ class RunRecord:
             "status": sim.status if sim.status != "new" else "running",
             **setup.info,
             "parameters": asdict(config.model),
-            "kernel": {**config.kernel.spec, "dim": nodes.dim},
+            "kernel": {
+                **config.kernel.spec,
+                "dim": nodes.tdim,
+                "distance": config.kernel.distance,
+            },
             "mesh": {
                 "source": str(config.mesh.source),
                 "dim": nodes.dim,
+                "tdim": nodes.tdim,
+                "units": config.mesh.units or mesh_unit(config),
                 "nodes": nodes.n_global,
                 "cells": self.cells,
             },

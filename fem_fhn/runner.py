@@ -83,10 +83,10 @@ def report_step(config: RunConfig, setup: Setup, comm: MPI.Comm) -> None:
 def prepare(config: RunConfig, comm: MPI.Comm) -> tuple[NodalMesh, np.ndarray, object]:
     """The mesh, ρ0 and kernel of a config, shared by every model."""
     with phases.timed("mesh"):
-        nodes = NodalMesh.load(config.mesh_source(), comm, config.mesh.h or None)
+        nodes = NodalMesh.load(config.mesh_source(), comm, config.mesh.h or None, config.mesh.units)
     check_inputs(config, nodes)  # mesh quality, fields finite on the mesh, kernel sign
     rho0 = nodes.density(config.field_source(config.rho0.value, "rho0.value"), "rho0.value")
-    return nodes, rho0, config.kernel.build(nodes.dim)
+    return nodes, rho0, config.kernel.build(nodes.tdim)
 
 
 def build(config: RunConfig, comm: MPI.Comm, prepared=None, kind: str | None = None) -> Setup:

@@ -173,7 +173,7 @@ def limit_study(
     check_output_dir(out)
     setup = build(config, comm, kind="kinetic")
     kinetic, nodes = setup.model, setup.nodes
-    dim = nodes.dim
+    dim = nodes.tdim  # the manifold's dimension (2 on a surface in space)
     ls = config.limit_study
     vacuum = comm.allreduce(int(np.sum(setup.rho0 == 0)), op=MPI.SUM)
     if vacuum and config.solver.form == "V":

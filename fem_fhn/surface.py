@@ -30,6 +30,11 @@ from fem_fhn.params import ParameterError
 
 SURFACE_SUFFIXES = (".gii", ".obj", ".ply", ".stl", ".off", ".vtu", ".vtk", ".zip")
 FREESURFER_NAMES = ("pial", "white", "inflated", "sphere", "smoothwm", "orig", "midthickness")
+#: length units a mesh may state, in metres (neuroimaging surfaces are in millimetres)
+UNITS = {"m": 1.0, "cm": 1e-2, "mm": 1e-3, "um": 1e-6}
+#: per-vertex data: FreeSurfer morphometry (lh.curv, lh.thickness, …) and GIfTI data arrays
+FREESURFER_DATA = (".curv", ".thickness", ".sulc", ".area", ".volume", ".jacobian_white")
+VERTEX_DATA_SUFFIXES = (".gii", ".gii.gz", *FREESURFER_DATA)
 
 
 class SurfaceError(ParameterError):
@@ -71,6 +76,28 @@ def _read_gifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
             "TRIANGLE data array (this file holds per-vertex data only)"
         )
     return points[0].data, triangles[0].data
+
+
+def read_vertex_data(path: Path) -> np.ndarray:
+    """One value per vertex from a GIfTI file (its first data array that is neither a POINTSET
+    nor a TRIANGLE array) or a FreeSurfer morphometry file (lh.curv, lh.thickness, ...).
+
+    Raises:
+        ValueError: the file holds no per-vertex data array.
+    """
+    import nibabel
+
+    name = str(path)
+    if name.endswith((".gii", ".gii.gz")):
+        skip = {"NIFTI_INTENT_POINTSET", "NIFTI_INTENT_TRIANGLE"}
+        image = nibabel.load(name)
+        arrays = [
+            a.data for a in image.darrays if nibabel.nifti1.intent_codes.label[a.intent] not in skip
+        ]
+        if not arrays:
+            raise ValueError("the GIfTI file holds no per-vertex data array")
+        return np.asarray(arrays[0])
+    return np.asarray(nibabel.freesurfer.read_morph_data(name))
 
 
 def _read_freesurfer(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -217,7 +217,7 @@ def check_inputs(config, nodes) -> None:
     check_mesh(config, nodes)
     check_mesh_size(config, nodes)
     check_fields(config, nodes)
-    kernel = config.kernel.build(nodes.dim)
+    kernel = config.kernel.build(nodes.tdim)
     check_kernel_sign(kernel, config.kernel.spec, config.kernel.allow_negative)
     check_probes(config, nodes)
     check_memory(config, nodes)

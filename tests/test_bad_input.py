@@ -94,7 +94,8 @@ CASES = [
         with_mesh("degenerate.msh"),
         ["mesh.source = 'degenerate.msh'", "1 of 3 cells are degenerate", "positive area"],
     ),
-    ("unsupported suffix", with_mesh("mesh.stl"), ["mesh.stl", "neither a .msh/.xdmf"]),
+    ("unsupported suffix", with_mesh("mesh.step"), ["mesh.step", "neither a .msh/.xdmf"]),
+    ("surface without triangles", with_mesh("mesh.stl"), ["mesh.stl", "holds no triangles"]),
     ("unknown domain", with_mesh("intervall"), ["'intervall'", "bundled domain (interval"]),
     (
         "mesh h on a file",
@@ -377,6 +378,7 @@ def folder(tmp_path):
     (tmp_path / "points.msh").write_text(POINTS_ONLY_MSH)
     (tmp_path / "degenerate.msh").write_text(DEGENERATE_MSH)
     (tmp_path / "mesh.stl").write_text("solid nothing\nendsolid nothing\n")
+    (tmp_path / "mesh.step").write_text("ISO-10303-21;\n")
     np.save(tmp_path / "short.npy", np.ones(5))
     np.save(tmp_path / "positions.npy", np.linspace(0.5, 9.5, 100)[:, None])
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)

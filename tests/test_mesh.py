@@ -125,16 +125,19 @@ def _sphere_file(tmp_path, suffix):
 
 
 @pytest.mark.parametrize("suffix", [".msh", ".xdmf"])
-def test_a_surface_in_3d_is_refused_never_flattened(tmp_path, suffix):
-    """Triangles whose nodes use x, y and z: one line naming the file, nothing flattened."""
-    from fem_fhn.mesh import MeshError, load_mesh
+def test_a_surface_in_3d_keeps_its_coordinates(tmp_path, suffix):
+    """Triangles whose nodes use x, y and z: a manifold mesh with gdim 3, never flattened."""
+    from fem_fhn.mesh import NodalMesh
+    from fem_fhn.surface import icosphere
 
-    path = _sphere_file(tmp_path, suffix)
-    with pytest.raises(MeshError) as info:
-        load_mesh(path)
-    message = str(info.value)
-    assert "cells are 2D but its nodes have 3 coordinates" in message and "\n" not in message
-    assert str(path) in message
+    s = icosphere(1)
+    nodes = NodalMesh.load(_sphere_file(tmp_path, suffix))
+    assert (nodes.dim, nodes.tdim) == (3, 2)
+    if suffix == ".msh":  # the file's node order (dolfinx writes XDMF nodes in its own order)
+        np.testing.assert_array_equal(nodes.coords, s.vertices[nodes.global_index])
+    assert nodes.n_global == len(s.vertices)
+    np.testing.assert_array_equal(np.sort(nodes.coords, axis=0), np.sort(s.vertices, axis=0))
+    assert nodes.integrate(np.ones(nodes.n_owned)) == pytest.approx(s.areas.sum(), rel=1e-13)
 
 
 def test_coordinate_dimension():

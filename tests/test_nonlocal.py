@@ -103,8 +103,8 @@ def test_bad_arguments_raise(rng):
     psi = kernels.Gaussian(width=0.1, dim=2)
     with pytest.raises(ParameterError, match="method = 'fmm'"):
         make_operator(rng.random((5, 2)), np.ones(5), psi, method="fmm", comm=MPI.COMM_SELF)
-    with pytest.raises(ParameterError, match="kernel.dim = 2"):
-        make_operator(rng.random((5, 3)), np.ones(5), psi, comm=MPI.COMM_SELF)
+    with pytest.raises(ParameterError, match="kernel.dim = 2"):  # fewer coordinates than dim
+        make_operator(rng.random((5, 1)), np.ones(5), psi, comm=MPI.COMM_SELF)
     with pytest.raises(ParameterError, match="do not match"):
         make_operator(rng.random((5, 2)), np.ones(4), psi, comm=MPI.COMM_SELF)
 

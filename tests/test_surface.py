@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import scipy.linalg
 import ufl
+from surface_cases import BAD_SURFACES, broken
 
 from fem_fhn._fenics import fem
 from fem_fhn.surface import (
-    Surface,
     SurfaceError,
     check_surface,
     icosphere,
@@ -79,43 +79,10 @@ def test_two_files_make_one_surface_with_two_components(tmp_path, sphere):
     check_surface(both)
 
 
-def _broken(sphere, kind):
-    v, t = sphere.vertices.copy(), sphere.triangles.copy()
-    if kind == "duplicate vertex":
-        v = np.vstack([v, v[5]])
-        t[0, 0] = len(v) - 1 if t[0, 0] == 5 else t[0, 0]
-    elif kind == "zero area":
-        v[t[7, 2]] = 0.5 * (v[t[7, 0]] + v[t[7, 1]])
-    elif kind == "repeated index":
-        t[3, 1] = t[3, 0]
-    elif kind == "non-manifold":
-        a, b = t[0, 0], t[0, 1]
-        v = np.vstack([v, [0.0, 0.0, 0.1]])
-        t = np.vstack([t, [a, b, len(v) - 1]])
-    elif kind == "orientation":
-        t[11] = t[11, ::-1]
-    elif kind == "nan":
-        v[9, 2] = np.nan
-    elif kind == "index out of range":
-        t[4, 2] = len(v) + 3
-    return Surface(v, t)
-
-
-@pytest.mark.parametrize(
-    ("kind", "words"),
-    [
-        ("duplicate vertex", "duplicates"),
-        ("zero area", "triangle 7"),
-        ("repeated index", "triangle 3"),
-        ("non-manifold", "non-manifold"),
-        ("orientation", "opposite orientations"),
-        ("nan", "vertex 9"),
-        ("index out of range", "triangle 4"),
-    ],
-)
+@pytest.mark.parametrize(("kind", "words"), BAD_SURFACES)
 def test_bad_surfaces_are_refused_with_one_line(sphere, kind, words):
     with pytest.raises(SurfaceError) as info:
-        check_surface(_broken(sphere, kind))
+        check_surface(broken(sphere, kind))
     message = str(info.value)
     assert words in message and "\n" not in message and message.startswith("mesh.source")
 

@@ -80,7 +80,10 @@ def configuration_markdown() -> str:
         if cls is config.KernelConfig:
             lines += [
                 "The table names a kernel `type` and its keys; `allow_negative = true` is needed",
-                "for kernels that take negative values. The dimension is the mesh's.",
+                "for kernels that take negative values. The dimension is the mesh's topological",
+                'one (2 on a surface in space). `distance = "geodesic"` measures distances',
+                "along a triangle surface (methods dense, sparse, hmatrix); the default",
+                '`"euclidean"` is straight (chordal through space on a surface).',
                 "",
                 "| type | required keys | optional keys |",
                 "|---|---|---|",

@@ -45,13 +45,22 @@ class _NegativePart:
         return np.maximum(-np.asarray(self.kernel(r)), 0.0)
 
 
-def negative_coupling(nodes, kernel, rho0: np.ndarray, comm) -> np.ndarray:
+def negative_coupling(
+    nodes, kernel, rho0: np.ndarray, comm, geodesic_tol: float | None = None
+) -> np.ndarray:
     """(Ψ⁻*ρ0) at the owned nodes: how far the coupling can push f outwards, per unit of v-span.
 
-    Zero for Ψ ≥ 0; otherwise one dense apply of Ψ⁻ = max(−Ψ, 0) (8 n_local N bytes, once).
+    Zero for Ψ ≥ 0; otherwise one dense apply of Ψ⁻ = max(−Ψ, 0) (8 n_local N bytes, once), or
+    with `geodesic_tol`, one sparse apply at the geodesic distances within the kernel's cutoff
+    at that tolerance (`fem_fhn.nonlocal_.geodesic`).
     """
     if _kernels.min_value(kernel) >= 0:
         return np.zeros(len(rho0))
+    if geodesic_tol is not None:
+        from fem_fhn.nonlocal_.geodesic import geodesic_operator
+
+        negative = _NegativePart(kernel)
+        return geodesic_operator(nodes, kernel, "sparse", geodesic_tol, negative).apply(rho0)
     from fem_fhn.nonlocal_ import make_operator
 
     neg = make_operator(nodes.coords, nodes.masses, _NegativePart(kernel), "dense", comm)

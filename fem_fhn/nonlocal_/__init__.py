@@ -7,6 +7,11 @@ Methods: "dense" (the reference quadrature), "hmatrix" (hierarchical matrix with
 kernel), "nufft" (type-1/type-2 NUFFT convolution, smooth kernels), "sparse" (exact, compact
 kernels), "split" (exact sparse near part + NUFFT far part, kernels with a cusp or a jump), and
 "auto" (picks by N, kernel support and smoothness, and logs why; see `choose_method`).
+
+On the nodes of a curve or surface in space (points with more coordinates than kernel.dim) the
+distances are chordal and the kernel keeps its normalisation in its own dimension; nufft then uses
+Ψ's transform in the surrounding space (`embedded.InSpace`) and split is refused. Geodesic
+distances: `fem_fhn.nonlocal_.geodesic`.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from mpi4py import MPI
 
 from fem_fhn.nonlocal_.base import NonlocalOperator
 from fem_fhn.nonlocal_.dense import DenseOperator
+from fem_fhn.nonlocal_.embedded import InSpace
 from fem_fhn.nonlocal_.hmatrix import HMatrixOperator
 from fem_fhn.nonlocal_.laplacian import NonlocalLaplacian
 from fem_fhn.nonlocal_.nufft import NufftOperator
@@ -47,6 +53,9 @@ METHODS = {
     "split": SplitOperator,
 }
 
+
+#: methods built on the kernel's Fourier transform in the points' dimension (flat space only)
+EUCLIDEAN_ONLY = ("nufft", "split")
 
 #: up to this many points "auto" keeps the exact dense quadrature
 DENSE_MAX = 5_000
@@ -95,7 +104,10 @@ def make_operator(
     """Build K for owned `points` (n_local, d) with `weights` (n_local,) and a radial `kernel`.
 
     Args:
-        points: owned points; d must equal the kernel's dimension.
+        points: owned points; d equals the kernel's dimension, or exceeds it for the nodes of a
+            curve or surface in space (distances are then chordal, through space; the kernel
+            keeps the normalisation of its own dimension; nufft uses its transform in the
+            surrounding space, `InSpace`; split is refused).
         weights: owned quadrature weights.
         kernel: a kernel of `fem_fhn.kernels` (or any callable of the distance with `dim`).
         method: one of METHODS or "auto".
@@ -113,19 +125,31 @@ def make_operator(
             "expected points (n, d) and weights (n,)"
         )
     dim = getattr(kernel, "dim", points.shape[1])
-    if points.shape[1] != dim:
+    if points.shape[1] < dim:
         raise ParameterError(
             f"kernel.dim = {dim} does not match the points' dimension {points.shape[1]}"
         )
+    manifold = points.shape[1] > dim  # a curve or surface in space: chordal distances
+    if manifold and method == "split":
+        raise ParameterError(
+            f"nonlocal.method = 'split' is not allowed on a {dim}D mesh in {points.shape[1]}D "
+            "space: one of dense, sparse, hmatrix, nufft, auto"
+        )
     if method == "auto":
         n_global = comm.allreduce(points.shape[0])
-        lo, hi = bounding_box(comm, points)
-        method, reason = choose_method(n_global, kernel, tol, float(np.prod(hi - lo)))
+        if manifold:  # the measure of the manifold (sum of the weights) sets the density
+            volume = comm.allreduce(float(weights.sum()))
+        else:
+            lo, hi = bounding_box(comm, points)
+            volume = float(np.prod(hi - lo))
+        method, reason = choose_method(n_global, kernel, tol, volume)
+        if manifold and method == "split":
+            method, reason = "hmatrix", f"split is for flat domains only ({reason})"
         if comm.rank == 0:
             log.info("nonlocal method 'auto' chose %s: %s", method, reason)
-        if method in ("nufft", "split"):
+        if method in EUCLIDEAN_ONLY:
             try:
-                return METHODS[method](points, weights, kernel, comm, tol=tol)
+                return _build(method, points, weights, kernel, comm, tol, manifold)
             except ParameterError as err:  # e.g. too many Fourier modes for this tol
                 if comm.rank == 0:
                     log.info("nonlocal method 'auto': %s refused (%s), using hmatrix", method, err)
@@ -133,4 +157,12 @@ def make_operator(
     if method not in METHODS:
         allowed = ", ".join([*METHODS, "auto"])
         raise ParameterError(f"method = {method!r} is not allowed: one of {allowed}")
+    return _build(method, points, weights, kernel, comm, tol, manifold)
+
+
+def _build(method, points, weights, kernel, comm, tol, manifold: bool) -> NonlocalOperator:
+    """The operator of one method; nufft on a curve or surface in space takes the transform of Ψ
+    in the surrounding space (`InSpace`)."""
+    if manifold and method == "nufft":
+        kernel = InSpace(kernel, points.shape[1])
     return METHODS[method](points, weights, kernel, comm, tol=tol)

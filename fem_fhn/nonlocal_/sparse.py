@@ -42,6 +42,9 @@ _RADIUS_SLACK = 1e-12
 
 def kernel_name(kernel) -> str:
     """Readable kernel name for messages, e.g. 'exponential kernel (width 0.1, 2-D)'."""
+    inner = getattr(kernel, "kernel", None)
+    if inner is not None:  # a kernel seen in a larger space (`embedded.InSpace`)
+        return f"{kernel_name(inner)} in {kernel.dim}-D space"
     cls = type(kernel).__name__
     snake = "".join("_" + c.lower() if c.isupper() else c for c in cls).lstrip("_")
     if cls == "Custom":
