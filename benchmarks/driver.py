@@ -135,11 +135,14 @@ def launch(
     threads: int | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    python: str | None = None,
 ) -> Launched:
     """Run ``python script args`` (under ``mpirun -n ranks`` when `ranks` is given) in a fresh
     process and return the record it emits. `threads` sets every THREAD_VARIABLES (and is
-    written before the command), `env` adds variables. Raises CaseFailed."""
-    cmd = [*(mpirun(ranks) if ranks is not None else [sys.executable]), str(Path(script).resolve())]
+    written before the command), `env` adds variables, `python` names another interpreter (of
+    another environment; serial only). Raises CaseFailed."""
+    serial = [python or sys.executable]
+    cmd = [*(mpirun(ranks) if ranks is not None else serial), str(Path(script).resolve())]
     cmd += list(args)
     environ = dict(os.environ, **(env or {}))
     prefix = ""

@@ -1,0 +1,369 @@
+"""fem_fhn against The Virtual Brain on TVB's own 16 384-vertex cortex: local coupling and steps.
+
+The surface is `tvb_data/surfaceData/cortex_16384.zip` (mm). Both codes couple the vertices by a
+Gaussian of the geodesic distance, exp(−d² / (2σ²)) with σ = 10 mm, cut at 40 mm:
+
+- TVB (`tvb-library`): `LocalConnectivity` with `equations.Gaussian(sigma=10)` and cutoff 40 mm,
+  whose distances are tvb-gdist's exact polyhedral geodesics; the surface simulation uses
+  `models.Generic2dOscillator` with parameters that make it fem_fhn's FitzHugh–Nagumo equations
+  (`TVB_MODEL`), this local connectivity (its coupling strength set so that the homogenised rows
+  sum to 1, as fem_fhn's kernel integrates to 1), the 76-region connectivity of `tvb_data` with
+  its tract lengths (delays) and TVB's default linear coupling, a `HeunDeterministic` integrator
+  with dt = 2^−4 and a `Raw` monitor;
+- fem_fhn: `[kernel] distance = "geodesic"` with `method = "sparse"` (fast-marching distances
+  within the cutoff, K_ij = Ψ(d_ij) w_j) and the nonlocal FHN model with `time.scheme = "heun"`,
+  dt = 2^−4, built by `runner.build` from a configuration as `fem-fhn run` would. fem_fhn's step
+  has no region (connectome) term: TVB's does, so TVB does a little more work per step.
+
+Measured, each code in its own process with one thread (OPENBLAS, OMP, NUMBA and
+NUMEXPR_NUM_THREADS=1), the codes one after the other in one run:
+
+- set-up: wall and CPU time of the local coupling, distances and kernel values (TVB: the two
+  calls of `LocalConnectivity.compute_sparse_matrix()`, `gdist.local_gdist_matrix` and
+  `compute()`; fem_fhn: `geodesic_operator`, after a numba warm-up on a small icosphere), and
+  its number of stored entries;
+- step: median wall (and CPU) time of one Heun step over `--steps` steps after 5 warm-up steps
+  (TVB: one iteration of the simulator's generator; fem_fhn: `integrator.tableau.step`; CPU
+  times: max over ranks), fem_fhn on 1 and on 2 MPI ranks;
+- agreement of the two couplings: the row sums Σ_j exp(−d_ij² / (2σ²)) over 0 < d_ij ≤ 40 mm
+  from TVB's exact geodesics and fem_fhn's fast marching (max and median relative difference).
+
+Targets (the issue's): set-up ≤ 0.1× TVB's; time per step ≤ 1.0× TVB's on one rank, and ≤ 0.6×
+with the best fem_fhn configuration measured here (1 or 2 ranks). Ratios of wall times; the
+CPU-time ratio, which a loaded machine inflates less, is given beside each.
+
+Usage::
+
+    python benchmarks/bench_cortex.py --tvb-python /path/to/tvbenv/bin/python
+    python benchmarks/bench_cortex.py                 # fem_fhn only (TVB skipped, says how)
+
+TVB is not a dependency of fem_fhn and is not installed by this script: make a separate
+environment, ``python3.12 -m venv tvbenv && tvbenv/bin/pip install tvb-library tvb-data
+tvb-gdist``, and pass its interpreter. fem_fhn's side needs `tvb-data` (the surface) in its own
+environment. Prints a table and writes ``benchmarks/results/bench_cortex.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    from scipy import sparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import driver  # noqa: E402
+
+driver.one_thread()  # before numpy is imported
+
+SIGMA_MM = 10.0
+CUTOFF_MM = 40.0
+DT = 2.0**-4
+WARMUP = 5
+#: fem_fhn's model: ∂t V = L(V) + V − V³ − W, ∂t W = τ (V + a − b W)
+FHN = {"a": 0.7, "b": 0.8, "tau": 0.08}
+#: the same equations as TVB's Generic2dOscillator, dV/dt = d τ_G (α W − f V³ + e V² + g V + γ I
+#: + γ c_region + c_local), dW/dt = d (a_G + b_G V + c_G V² − β W) / τ_G, with d = τ_G = 1
+TVB_MODEL = {
+    "d": 1.0,
+    "tau": 1.0,
+    "alpha": -1.0,
+    "f": 1.0,
+    "e": 0.0,
+    "g": 1.0,
+    "gamma": 1.0,
+    "I": 0.0,
+    "a": FHN["tau"] * FHN["a"],
+    "b": FHN["tau"],
+    "c": 0.0,
+    "beta": FHN["tau"] * FHN["b"],
+}
+INSTALL = (
+    "TVB not measured: give --tvb-python PYTHON, an interpreter of a separate environment made "
+    "with `python3.12 -m venv tvbenv && tvbenv/bin/pip install tvb-library tvb-data tvb-gdist` "
+    "(this script installs nothing)"
+)
+COLUMNS = [
+    ("code", "code", "{}"),
+    ("ranks", "ranks", "{:d}"),
+    ("set-up s", "build_s", "{:.2f}"),
+    ("set-up CPU s", "build_cpu_s", "{:.2f}"),
+    ("nnz", "nnz", "{:d}"),
+    ("ms / Heun step", lambda r: 1e3 * r["step_s"] if "step_s" in r else None, "{:.2f}"),
+    ("step CPU ms", lambda r: 1e3 * r["step_cpu_s"] if "step_cpu_s" in r else None, "{:.2f}"),
+]
+
+
+def cortex_zip() -> Path | None:
+    """The TVB 16k cortex of the installed tvb-data, or None without the package."""
+    try:
+        import tvb_data
+    except ImportError:
+        return None
+    return Path(tvb_data.__file__).parent / "surfaceData" / "cortex_16384.zip"
+
+
+def gaussian_row_sums(distances: sparse.spmatrix | sparse.sparray) -> np.ndarray:
+    """Σ_j exp(−d_ij² / (2σ²)) over the stored entries 0 < d_ij ≤ CUTOFF_MM of each row (the
+    diagonal, stored by one code and not the other, left out)."""
+    import numpy as np
+
+    d = distances.tocsr(copy=True)
+    inside = (d.data > 0) & (d.data <= CUTOFF_MM)
+    d.data = np.where(inside, np.exp(-(d.data**2) / (2 * SIGMA_MM**2)), 0.0)
+    return np.asarray(d.sum(axis=1)).ravel()
+
+
+# --------------------------------------------------------------------------- fem_fhn case
+
+
+def fem_config(surface: Path) -> dict:
+    """The run configuration of the fem_fhn side (a dict shaped like the TOML file)."""
+    return {
+        "mesh": {"source": str(surface), "units": "mm"},
+        "model": FHN,
+        "kernel": {"type": "gaussian", "width": SIGMA_MM, "strength": 1.0, "distance": "geodesic"},
+        "nonlocal": {"method": "sparse", "tol": math.exp(-((CUTOFF_MM / SIGMA_MM) ** 2) / 2)},
+        "initial": {"V": "1.0 if x < -40 else -1.2", "W": -0.62},
+        "time": {"t_end": 1.0, "dt": DT, "scheme": "heun", "n_outputs": 1},
+        "output": {"progress": False},
+    }
+
+
+def fem_case(steps: int, sums: Path | None) -> None:
+    """fem_fhn on this process's ranks: set-up of the geodesic operator, then Heun steps."""
+    import time
+
+    import numpy as np
+    from mpi4py import MPI
+
+    from fem_fhn.config import parse_config
+    from fem_fhn.mesh import NodalMesh
+    from fem_fhn.nonlocal_.geodesic import geodesic_operator, mesh_geodesic_distances
+    from fem_fhn.runner import build, prepare
+    from fem_fhn.surface import icosphere, surface_mesh
+
+    comm = MPI.COMM_WORLD
+    config = parse_config(fem_config(cortex_zip()))
+    warm = NodalMesh.from_mesh(surface_mesh(icosphere(2, 30.0), MPI.COMM_SELF))
+    geodesic_operator(warm, config.kernel.build(2), "sparse", config.nonlocal_.tol)  # numba
+    nodes, rho0, kernel = prepare(config, comm)
+    comm.Barrier()
+    wall, cpu = time.perf_counter(), time.process_time()
+    op = geodesic_operator(nodes, kernel, "sparse", config.nonlocal_.tol)
+    build_s = comm.allreduce(time.perf_counter() - wall, op=MPI.MAX)
+    build_cpu = comm.allreduce(time.process_time() - cpu, op=MPI.MAX)
+    nnz = op.info()["nnz"]
+    del op
+    setup = build(config, comm, prepared=(nodes, rho0, kernel))
+    model, tableau = setup.model, setup.integrator.tableau
+    state = {"t": 0.0, "y": setup.y0}
+
+    def step() -> None:
+        state["y"] = tableau.step(model, state["t"], state["y"], DT)
+        state["t"] += DT
+
+    times = driver.timed(step, steps, WARMUP, comm)
+    if sums is not None and comm.size == 1:
+        by_input = np.empty(nodes.n_owned)  # rows in the surface file's vertex order
+        by_input[nodes.global_index] = gaussian_row_sums(mesh_geodesic_distances(nodes, CUTOFF_MM))
+        np.save(sums, by_input)
+    record = {
+        "code": "fem_fhn",
+        "ranks": comm.size,
+        "build_s": build_s,
+        "build_cpu_s": build_cpu,
+        "nnz": nnz,
+        "step_s": driver.median(times.wall),
+        "step_cpu_s": driver.median(times.cpu),
+        "steps": steps,
+        "finite": bool(comm.allreduce(bool(np.isfinite(state["y"]).all()), op=MPI.LAND)),
+        "peak_mb": driver.peak_mb(comm),
+    }
+    driver.emit(record, comm)
+
+
+# --------------------------------------------------------------------------- TVB case
+
+
+def tvb_case(steps: int, sums: Path | None) -> None:
+    """TVB in this process (its own environment): LocalConnectivity, then surface Heun steps."""
+    import time
+
+    import numpy as np
+    from tvb.datatypes import cortex, equations, local_connectivity, surfaces
+    from tvb.datatypes.connectivity import Connectivity
+    from tvb.simulator import coupling, integrators, models, monitors, simulator
+
+    conn = Connectivity.from_file()  # connectivity_76.zip
+    conn.configure()
+    ctx = cortex.Cortex.from_file()  # cortex_16384.zip, regionMapping_16k_76.txt
+    ctx.region_mapping_data.connectivity = conn
+    surface = ctx.region_mapping_data.surface
+    surface.configure()
+    gaussian = equations.Gaussian()
+    gaussian.parameters.update(amp=1.0, sigma=SIGMA_MM, midpoint=0.0, offset=0.0)
+    local = local_connectivity.LocalConnectivity(
+        surface=surface, equation=gaussian, cutoff=CUTOFF_MM
+    )
+    # compute_sparse_matrix(), in its two calls, with the row sums taken between them
+    wall, cpu = time.perf_counter(), time.process_time()
+    local.matrix_gdist = surfaces.gdist.local_gdist_matrix(
+        surface.vertices.astype(np.float64), surface.triangles.astype(np.int32), CUTOFF_MM
+    )
+    build_s, build_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if sums is not None:
+        np.save(sums, gaussian_row_sums(local.matrix_gdist))
+    wall, cpu = time.perf_counter(), time.process_time()
+    local.compute()
+    local.matrix_gdist = None
+    build_s, build_cpu = build_s + time.perf_counter() - wall, build_cpu + time.process_time() - cpu
+    ctx.local_connectivity = local
+    # the homogenised rows sum to their mean: scale them to 1, as fem_fhn's kernel integrates to 1
+    ctx.coupling_strength = np.array([1.0 / float(local.matrix.sum(axis=1).mean())])
+    sim = simulator.Simulator(
+        model=models.Generic2dOscillator(**{k: np.array([v]) for k, v in TVB_MODEL.items()}),
+        connectivity=conn,
+        coupling=coupling.Linear(),
+        integrator=integrators.HeunDeterministic(dt=DT),
+        monitors=(monitors.Raw(),),
+        surface=ctx,
+        simulation_length=(WARMUP + steps + 1) * DT,
+    )
+    sim.configure()
+    run = iter(sim())
+    for _ in range(WARMUP):
+        next(run)
+    walls, cpus = [], []
+    for _ in range(steps):
+        wall, cpu = time.perf_counter(), time.process_time()
+        ((_, raw),) = next(run)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    driver.emit(
+        {
+            "code": "TVB",
+            "ranks": 1,
+            "build_s": build_s,
+            "build_cpu_s": build_cpu,
+            "nnz": int(local.matrix.nnz),
+            "step_s": driver.median(walls),
+            "step_cpu_s": driver.median(cpus),
+            "steps": steps,
+            "finite": bool(np.isfinite(raw).all()),
+            "peak_mb": driver.peak_mb(),
+        }
+    )
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def agreement(fem_sums: Path, tvb_sums: Path) -> dict | None:
+    """Max and median relative difference of the Gaussian row sums of the two distance tables."""
+    import numpy as np
+
+    if not (fem_sums.exists() and tvb_sums.exists()):
+        return None
+    ours, theirs = np.load(fem_sums), np.load(tvb_sums)
+    rel = np.abs(ours - theirs) / theirs
+    return {"max_rel": float(rel.max()), "median_rel": float(np.median(rel))}
+
+
+def targets(rows: list[dict]) -> dict:
+    """The set-up and step targets from the measured rows (wall-time ratios; not run: None).
+    Each note gives the CPU-time ratio too, which a loaded machine inflates less."""
+    by = {(r["code"], r.get("ranks")): r for r in rows if "step_s" in r}
+    tvb, fem1 = by.get(("TVB", 1)), by.get(("fem_fhn", 1))
+    fem = [r for (code, _), r in by.items() if code == "fem_fhn"]
+    best = min(fem, key=lambda r: r["step_s"]) if fem else None
+
+    def ratio(ours: dict | None, key: str) -> float | None:
+        return ours[key] / tvb[key] if ours and tvb else None
+
+    def check(what: str, ours: dict | None, key: str, threshold: float) -> dict:
+        cpu = ratio(ours, key.replace("_s", "_cpu_s"))
+        note = "" if cpu is None else f"{ours['ranks']} rank(s); CPU-time ratio {cpu:.3f}"
+        return driver.target(f"fem_fhn / TVB {what}", ratio(ours, key), threshold, "<=", note)
+
+    return {
+        "set-up": check("set-up time", fem1, "build_s", 0.1),
+        "step, 1 rank": check("time per step", fem1, "step_s", 1.0),
+        "step, best": check("time per step", best, "step_s", 0.6),
+    }
+
+
+def main() -> None:
+    parser = driver.make_parser(__doc__, "bench_cortex")
+    parser.add_argument("--tvb-python", help="interpreter of an environment with TVB installed")
+    parser.add_argument("--steps", type=int, default=40, help="timed Heun steps per case")
+    parser.add_argument("--ranks", nargs="+", type=int, default=[1, 2], help="fem_fhn ranks")
+    parser.add_argument("--sums", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--timeout", type=float, default=900.0)
+    args = parser.parse_args()
+    driver.require_positive(args, "steps", "ranks")
+    if args.case:
+        (fem_case if args.case == "fem" else tvb_case)(args.steps, args.sums)
+        return
+    if cortex_zip() is None:
+        print("tvb-data is not installed: the cortex surface is missing, nothing to measure")
+        return
+    if args.tvb_python is None:
+        print(INSTALL)
+    rows, folder = [], Path(tempfile.mkdtemp())
+    cases = [("tvb", None)] if args.tvb_python else []
+    cases += [("fem", r) for r in args.ranks]
+    for code, ranks in cases:
+        sums = folder / f"{code}_sums.npy"
+        argv = ["--case", code, "--steps", str(args.steps)]
+        argv += ["--sums", str(sums)] if ranks in (None, 1) else []
+        label = "TVB" if code == "tvb" else f"fem_fhn on {ranks} rank(s)"
+        print(f"{label} ...", end=" ", flush=True)
+        try:
+            launched = driver.launch(
+                __file__,
+                argv,
+                ranks=ranks if code == "fem" and ranks > 1 else None,
+                threads=1,
+                env={"NUMEXPR_NUM_THREADS": "1"},
+                timeout=args.timeout,
+                python=args.tvb_python if code == "tvb" else None,
+            )
+        except driver.CaseFailed as err:
+            rows.append({"code": label, "failed": err.last_line})
+            print(f"failed: {err.last_line}", flush=True)
+        else:
+            rows.append(launched.record)
+            print(f"{launched.wall_s:.1f} s", flush=True)
+    print(f"\n{driver.format_table(COLUMNS, rows)}")
+    same = agreement(folder / "fem_sums.npy", folder / "tvb_sums.npy")
+    if same:
+        print(
+            "Gaussian row sums, fast marching against tvb-gdist's exact geodesics: max rel. "
+            f"difference {same['max_rel']:.2e}, median {same['median_rel']:.2e}"
+        )
+    summary = {
+        **driver.machine_info(names={"hostname": "host", "cpu_count": "cpus"}),
+        "load_average": list(os.getloadavg()),
+        "surface": "tvb_data/surfaceData/cortex_16384.zip",
+        "kernel": {"type": "gaussian", "sigma_mm": SIGMA_MM, "cutoff_mm": CUTOFF_MM},
+        "dt": DT,
+        "tvb_model": {"name": "Generic2dOscillator", **TVB_MODEL},
+        "fem_config": fem_config(Path("cortex_16384.zip")),
+        "row_sums_agreement": same,
+        "results": rows,
+        "targets": targets(rows),
+    }
+    print(f"load average {summary['load_average']}")
+    print(f"\ntargets:\n{driver.format_targets(summary['targets'])}")
+    driver.write_json(args.output, summary)
+
+
+if __name__ == "__main__":
+    main()
