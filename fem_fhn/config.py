@@ -9,7 +9,7 @@ Expressions (œÅ0, initial data, stimulus) are parsed by `fem_fhn.expressions` ‚Ä
     [model]     a, b, tau, I_ext             # FHNParameters; form = "V" | "Z" in [solver]
     [kernel]    type = "gaussian", width = 0.1, strength = 1.0 (mexican_hat: width_exc, ...),
                 distance = "euclidean" | "geodesic"
-    [nonlocal]  method = "dense", tol = 1e-8
+    [nonlocal]  method = "dense", tol = 1e-8, precision = "auto" (geodesic sparse: "single")
     [initial]   V = "...", W = "..."
     [stimulus]  I = "..."                    # expression of x, y, z, t (optional)
     [time]      t_end, dt, scheme, n_outputs, rtol, atol   # scheme "auto": the model's default
@@ -38,6 +38,7 @@ from fem_fhn.expressions import Expression
 from fem_fhn.io import FORMATS
 from fem_fhn.macro import MODEL_FORMS
 from fem_fhn.nonlocal_ import METHODS
+from fem_fhn.nonlocal_.packed import PRECISIONS
 from fem_fhn.params import FHNParameters, ParameterError, require
 from fem_fhn.surface import UNITS, VERTEX_DATA_SUFFIXES
 from fem_fhn.timestepping import SCHEMES
@@ -92,11 +93,18 @@ class Rho0Config:
 class NonlocalConfig:
     method: str = "dense"
     tol: float = 1e-8
+    precision: str = "auto"
 
     def __post_init__(self):
         allowed = (*METHODS, "auto")
         require(self.method in allowed, "nonlocal.method", self.method, f"one of {allowed}")
         require(0 < self.tol < 1, "nonlocal.tol", self.tol, "0 < tol < 1")
+        require(
+            self.precision in PRECISIONS,
+            "nonlocal.precision",
+            self.precision,
+            f"one of {PRECISIONS} (single: geodesic kernels stored sparse)",
+        )
 
 
 @dataclass(frozen=True)
@@ -755,12 +763,24 @@ def _check_fields(config: RunConfig) -> None:
 
 
 def _check_distance(config: RunConfig) -> None:
-    """Geodesic kernels: the mesh-node methods that can hold them, and no [network]."""
+    """Geodesic kernels: the mesh-node methods that can hold them, and no [network];
+    single-precision storage only for them."""
     if config.kernel.distance != "geodesic":
+        if config.nonlocal_.precision == "single":
+            raise ConfigError(
+                "nonlocal.precision = 'single' is not allowed with kernel.distance = "
+                f"{config.kernel.distance!r}: auto or double (single-precision storage is for "
+                "the sparse geodesic matrix)"
+            )
         return
     from fem_fhn.nonlocal_.geodesic import GEODESIC_METHODS
 
     method = config.nonlocal_.method
+    if method == "dense" and config.nonlocal_.precision == "single":
+        raise ConfigError(
+            "nonlocal.precision = 'single' is not allowed with nonlocal.method = 'dense': auto or "
+            "double (the dense geodesic matrix is the double-precision reference)"
+        )
     if method not in (*GEODESIC_METHODS, "auto"):
         raise ConfigError(
             f"nonlocal.method = {method!r} is not allowed with kernel.distance = 'geodesic': "

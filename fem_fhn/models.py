@@ -69,12 +69,12 @@ def integrator_for(config: RunConfig, kind: ModelKind, dt: float, **options):
 def nodal_operator(config: RunConfig, nodes: NodalMesh, kernel):
     """K for Ψ on the mesh nodes with the lumped masses, by [nonlocal] method and tol:
     Euclidean (chordal on a surface in space) or, for [kernel] distance = "geodesic", along the
-    surface within the kernel's cutoff."""
+    surface within the kernel's cutoff (stored in [nonlocal] precision)."""
     method, tol = config.nonlocal_.method, config.nonlocal_.tol
     if config.kernel.distance == "geodesic":
         from fem_fhn.nonlocal_.geodesic import geodesic_operator
 
-        return geodesic_operator(nodes, kernel, method, tol)
+        return geodesic_operator(nodes, kernel, method, tol, precision=config.nonlocal_.precision)
     return make_operator(nodes.coords, nodes.masses, kernel, method, nodes.comm, tol)
 
 

@@ -10,11 +10,16 @@ its support radius, or for a kernel of unbounded support the truncation radius b
 |Ψ| ≤ tol · max |Ψ| (`truncation_radius`). The distances within R are computed once, for the owned
 rows, as a sparse matrix over all N nodes; every method builds its K from it:
 
-- "sparse": the CSR block A_ij = Ψ(d_ij) w_j (exact for the truncated kernel);
-- "dense": the same block stored as a dense array (the reference for tests);
-- "hmatrix": the same CSR block. Geodesic distances carry no low-rank structure that an H-matrix
-  of Euclidean clusters could use, and within the cutoff every entry is stored anyway; the
-  operator's `info()` says so ("stored": "sparse");
+- "sparse": the CSR block A_ij = Ψ(d_ij) w_j (exact for the truncated kernel), stored for a fast
+  product (`packed.PackedCSR`: rows and columns along the Morton curve of the nodes, narrow
+  column indices; on one rank the symmetric S_ij = Ψ(d_ij) once, A u = S (w u)) in the
+  precision of `[nonlocal] precision`: "double"; "single" (float32 values, float64 sums:
+  |error_i| ≤ 2^−24 Σ_j |A_ij||u_j|); "auto" takes single when that bound, 6·10^−8, is within
+  `tol`;
+- "dense": the same block stored as a dense array in double precision (the reference for tests);
+- "hmatrix": the same CSR block as "sparse". Geodesic distances carry no low-rank structure that
+  an H-matrix of Euclidean clusters could use, and within the cutoff every entry is stored
+  anyway; the operator's `info()` says so ("stored": "sparse");
 - "nufft" and "split" are Euclidean (Fourier) methods and are refused.
 
 Under MPI the surface (coordinates and triangles, in input numbering) is gathered on every rank
@@ -32,6 +37,7 @@ from scipy import sparse
 
 from fem_fhn.geodesic import geodesic_neighbours
 from fem_fhn.kernels import decay_radius
+from fem_fhn.nonlocal_.packed import PRECISIONS, SINGLE_ROUNDOFF, PackedCSR, curve_order
 from fem_fhn.parallel import gather_rows, row_counts
 from fem_fhn.params import ParameterError
 
@@ -51,6 +57,29 @@ def _check_method(method: str) -> None:
         )
 
 
+def storage_precision(precision: str, method: str, tol: float) -> str:
+    """The precision K is stored in: "dense" always double; "auto" single when the single-precision
+    bound 2^−24 (relative to Σ_j |K_ij||u_j|) is within tol, else double.
+
+    Raises:
+        ParameterError: for an unknown precision, or "single" with the dense method.
+    """
+    if precision not in PRECISIONS:
+        raise ParameterError(
+            f"nonlocal.precision = {precision!r} is not allowed: one of {', '.join(PRECISIONS)}"
+        )
+    if method == "dense":
+        if precision == "single":
+            raise ParameterError(
+                "nonlocal.precision = 'single' is not allowed with nonlocal.method = 'dense': "
+                "auto or double (the dense geodesic matrix is the double-precision reference)"
+            )
+        return "double"
+    if precision == "auto":
+        return "single" if tol >= SINGLE_ROUNDOFF else "double"
+    return precision
+
+
 def truncation_radius(kernel, tol: float) -> float:
     """The kernel's cutoff R: its support radius, or the smallest grid radius beyond which
     |Ψ(r)| ≤ tol · max |Ψ| (searched on [0, decay radius]) for a kernel of unbounded support."""
@@ -66,7 +95,8 @@ def truncation_radius(kernel, tol: float) -> float:
 
 def mesh_geodesic_distances(nodes, cutoff: float) -> sparse.csr_array:
     """Geodesic distances ≤ cutoff from each owned node (rows) to all N nodes (columns in the
-    order of `parallel.gather_rows` of the owned nodes, i.e. the operators' column order).
+    order of `parallel.gather_rows` of the owned nodes, i.e. the operators' column order),
+    symmetrised (`symmetrised`).
 
     Collective. The mesh must be a triangle mesh (a surface in 3D or a planar mesh).
     """
@@ -87,6 +117,42 @@ def mesh_geodesic_distances(nodes, cutoff: float) -> sparse.csr_array:
     result = sparse.csr_array(
         (table.data, position[table.indices], table.indptr), shape=(nodes.n_owned, n_global)
     )
+    return symmetrised(result, comm, counts)
+
+
+def symmetrised(table: sparse.csr_array, comm: MPI.Comm, counts: np.ndarray) -> sparse.csr_array:
+    """min(d_ij, d_ji) on the union of both patterns, for owned rows × all columns (columns in
+    `gather_rows` order, rows distributed as `counts`).
+
+    A march from x_i and one from x_j give slightly different d_ij and d_ji; fast marching
+    over-estimates distances, so the smaller is the better one, and a symmetric table makes
+    Ψ(d_ij) symmetric: L_ρ0 then conserves Σ_i m_i ρ0_i V_i and is symmetric in the ρ0-weighted
+    inner product, as with Euclidean distances. A pair within the cutoff one way only takes that
+    way's distance. The transposed entries of other ranks' rows come in one all-to-all exchange.
+    """
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    coo = table.tocoo()
+    rows = coo.row.astype(np.int64) + offsets[comm.rank]
+    columns = coo.col.astype(np.int64)
+    if comm.size == 1:
+        t_rows, t_columns, t_data = columns, rows, coo.data
+    else:
+        owner = np.searchsorted(offsets, columns, side="right") - 1
+        by_owner = np.argsort(owner, kind="stable")
+        cuts = np.searchsorted(owner[by_owner], np.arange(comm.size + 1))
+        parts = [by_owner[cuts[r] : cuts[r + 1]] for r in range(comm.size)]
+        received = comm.alltoall([(columns[p], rows[p], coo.data[p]) for p in parts])
+        t_rows = np.concatenate([r[0] for r in received])
+        t_columns = np.concatenate([r[1] for r in received])
+        t_data = np.concatenate([r[2] for r in received])
+    # min of two tables whose missing entries mean "beyond the cutoff": the max of shift − d,
+    # where a missing entry reads 0, i.e. d = shift, larger than any stored distance
+    shift = 1.0 + max(float(coo.data.max(initial=0.0)), float(t_data.max(initial=0.0)))
+    shape = table.shape
+    mine = sparse.csr_array((shift - coo.data, (coo.row, coo.col)), shape=shape)
+    theirs = sparse.csr_array((shift - t_data, (t_rows - offsets[comm.rank], t_columns)), shape)
+    result = sparse.csr_array(mine.maximum(theirs))
+    result.data = shift - result.data
     result.sort_indices()
     return result
 
@@ -102,6 +168,10 @@ class GeodesicOperator:
         comm: communicator over which the rows are distributed.
         method: "dense", "sparse" or "hmatrix" (how K is stored: see the module docstring).
         cutoff: the radius R the distances were computed within.
+        precision: "double" or "single": the storage of the sparse K (`storage_precision`).
+        points: owned node coordinates with `global_index`: the sparse K is stored along their
+            Morton curve (default: in the given order).
+        global_index: owned nodes' global indices (ties of the curve order).
     """
 
     def __init__(
@@ -112,6 +182,9 @@ class GeodesicOperator:
         comm: MPI.Comm,
         method: str = "sparse",
         cutoff: float = math.inf,
+        precision: str = "double",
+        points: np.ndarray | None = None,
+        global_index: np.ndarray | None = None,
     ):
         _check_method(method)
         start = time.perf_counter()
@@ -119,28 +192,50 @@ class GeodesicOperator:
         self.kernel = kernel
         self.method = method
         self.cutoff = cutoff
+        self.precision = storage_precision(precision, method, 0.0)
         self.n_local = distances.shape[0]
         self.counts = row_counts(comm, self.n_local)
         self.n_global = int(self.counts.sum())
         all_weights = gather_rows(comm, np.asarray(weights, dtype=float), self.counts)
-        values = np.asarray(kernel(distances.data), dtype=float) * all_weights[distances.indices]
+        # one rank, a symmetric table (`symmetrised`): K = S diag(w) with S_ij = Ψ(d_ij)
+        # symmetric, stored once (half the entries to read); K u = S (w u)
+        self.symmetric = (
+            method != "dense"
+            and comm.size == 1
+            and distances.shape[0] == distances.shape[1]
+            and (distances != distances.T).nnz == 0
+        )
+        self.column_weights = all_weights if self.symmetric else None
+        values = np.asarray(kernel(distances.data), dtype=float)
+        if not self.symmetric:
+            values = values * all_weights[distances.indices]
         index = np.int32 if max(distances.nnz, self.n_global) < 2**31 - 1 else np.int64
         matrix = sparse.csr_array(
             (values, distances.indices.astype(index), distances.indptr.astype(index)),
             distances.shape,
         )
-        self.matrix = matrix.toarray() if method == "dense" else matrix
+        if method == "dense":
+            self.matrix = matrix.toarray()
+        else:
+            rows = columns = None
+            if points is not None:
+                keys = np.asarray(global_index, dtype=np.int64)
+                rows = curve_order(np.asarray(points, dtype=float), keys)
+                all_points = gather_rows(comm, np.asarray(points, dtype=float), self.counts)
+                all_keys = gather_rows(comm, keys, self.counts)
+                columns = curve_order(all_points, all_keys)
+            self.matrix = PackedCSR(matrix, self.precision, rows, columns, self.symmetric)
         self.build_time = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
 
     def apply(self, u: np.ndarray) -> np.ndarray:
         """(K u)_i = Σ_{d_g(x_i, x_j) ≤ R} Ψ(d_g(x_i, x_j)) w_j u_j for the owned rows."""
-        return self.matrix @ gather_rows(self.comm, u, self.counts)
+        u_all = gather_rows(self.comm, u, self.counts)
+        if self.column_weights is not None:
+            return self.matrix @ (self.column_weights * u_all)
+        return self.matrix @ u_all
 
     def memory_bytes(self) -> int:
-        m = self.matrix
-        if isinstance(m, np.ndarray):
-            return int(m.nbytes)
-        return int(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes)
+        return int(self.matrix.nbytes)
 
     def info(self) -> dict:
         """Build time, memory, distance kind, cutoff and storage (collective)."""
@@ -149,6 +244,8 @@ class GeodesicOperator:
             "method": self.method,
             "distance": "geodesic",
             "stored": "dense" if isinstance(self.matrix, np.ndarray) else "sparse",
+            "precision": self.precision,
+            "symmetric": self.symmetric,
             "cutoff": self.cutoff,
             "n_global": self.n_global,
             "build_time_s": self.build_time,
@@ -157,8 +254,11 @@ class GeodesicOperator:
         }
 
 
-def geodesic_operator(nodes, kernel, method: str, tol: float, profile=None) -> GeodesicOperator:
-    """K with geodesic distances on the nodes of a triangle mesh, within the kernel's cutoff.
+def geodesic_operator(
+    nodes, kernel, method: str, tol: float, profile=None, precision: str = "auto"
+) -> GeodesicOperator:
+    """K with geodesic distances on the nodes of a triangle mesh, within the kernel's cutoff,
+    stored along the nodes' Morton curve in the precision `storage_precision` picks.
 
     `profile` (default: the kernel) is the function evaluated at the distances, e.g. the negative
     part of the kernel, within the kernel's own cutoff.
@@ -169,6 +269,7 @@ def geodesic_operator(nodes, kernel, method: str, tol: float, profile=None) -> G
     """
     method = "sparse" if method == "auto" else method
     _check_method(method)
+    precision = storage_precision(precision, method, tol)
     if nodes.tdim != 2:
         raise ParameterError(
             f"kernel.distance = 'geodesic' is not allowed on a mesh of {nodes.tdim}D cells: "
@@ -178,6 +279,16 @@ def geodesic_operator(nodes, kernel, method: str, tol: float, profile=None) -> G
     cutoff = truncation_radius(kernel, tol)
     distances = mesh_geodesic_distances(nodes, cutoff)
     values = kernel if profile is None else profile
-    op = GeodesicOperator(distances, nodes.masses, values, nodes.comm, method, cutoff)
+    op = GeodesicOperator(
+        distances,
+        nodes.masses,
+        values,
+        nodes.comm,
+        method,
+        cutoff,
+        precision,
+        nodes.coords,
+        nodes.global_index,
+    )
     op.build_time = nodes.comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
     return op
