@@ -365,6 +365,15 @@ def test_two_hemispheres_in_one_mesh(sphere_dir):
             "nonlocal.method = 'nufft' is not allowed with kernel.distance = 'geodesic'",
         ),
         ({"distance": "chordal"}, "kernel.distance = 'chordal' is not allowed"),
+        (
+            {"distance": "geodesic", "method": 'dense"\nprecision = "single'},
+            "nonlocal.precision = 'single' is not allowed with nonlocal.method = 'dense'",
+        ),
+        (
+            {"method": 'sparse"\nprecision = "single'},
+            "nonlocal.precision = 'single' is not allowed with kernel.distance = 'euclidean'",
+        ),
+        ({"method": 'sparse"\nprecision = "half'}, "nonlocal.precision = 'half' is not allowed"),
         ({"mesh_extra": 'units = "inch"'}, "mesh.units = 'inch' is not allowed"),
         ({"source": '["sphere.obj", "square.msh"]'}, "is not a surface file"),
     ],
