@@ -79,6 +79,8 @@ driver.one_thread()  # before numpy is imported
 
 SIGMA_MM = 10.0
 CUTOFF_MM = 40.0
+#: the accuracy of the chordal kernel by nufft (`distance = "euclidean"`)
+NUFFT_TOL = 1e-6
 DT = 2.0**-4
 WARMUP = 5
 #: fem_fhn's model: ∂t V = L(V) + V − V³ − W, ∂t W = τ (V + a − b W)
@@ -107,6 +109,7 @@ INSTALL = (
 COLUMNS = [
     ("code", "code", "{}"),
     ("ranks", "ranks", "{:d}"),
+    ("distance", "distance", "{}"),
     ("precision", "precision", "{}"),
     ("set-up s", "build_s", "{:.2f}"),
     ("set-up CPU s", "build_cpu_s", "{:.2f}"),
@@ -148,18 +151,22 @@ def gaussian_row_sums(distances: sparse.spmatrix | sparse.sparray) -> np.ndarray
 # --------------------------------------------------------------------------- fem_fhn case
 
 
-def fem_config(data: Path, precision: str = "auto") -> dict:
+def fem_config(data: Path, precision: str = "auto", distance: str = "geodesic") -> dict:
     """The run configuration of the fem_fhn side (a dict shaped like the TOML file) on the files
-    of tvb-data in `data`."""
+    of tvb-data in `data`: the geodesic kernel cut at 40 mm stored sparse, or the chordal
+    (euclidean) kernel applied by nufft at tol NUFFT_TOL."""
+    nonlocal_ = {
+        "method": "sparse",
+        "tol": math.exp(-((CUTOFF_MM / SIGMA_MM) ** 2) / 2),
+        "precision": precision,
+    }
+    if distance == "euclidean":
+        nonlocal_ = {"method": "nufft", "tol": NUFFT_TOL}
     return {
         "mesh": {"source": str(data / SURFACE), "units": "mm"},
         "model": FHN,
-        "kernel": {"type": "gaussian", "width": SIGMA_MM, "strength": 1.0, "distance": "geodesic"},
-        "nonlocal": {
-            "method": "sparse",
-            "tol": math.exp(-((CUTOFF_MM / SIGMA_MM) ** 2) / 2),
-            "precision": precision,
-        },
+        "kernel": {"type": "gaussian", "width": SIGMA_MM, "strength": 1.0, "distance": distance},
+        "nonlocal": nonlocal_,
         "connectome": {
             "zip": str(data / CONNECTIVITY),
             "labels": str(data / REGION_MAPPING),
@@ -200,9 +207,10 @@ def single_precision_error(nodes, kernel, u: np.ndarray) -> float:
     return float(np.abs(single.apply(u) - exact @ u).max() / scale)
 
 
-def fem_case(steps: int, sums: Path | None, precision: str) -> None:
-    """fem_fhn on this process's ranks: set-up of the geodesic operator, then Heun steps of the
-    nonlocal model with the connectome, in `[nonlocal] precision`."""
+def fem_case(steps: int, sums: Path | None, precision: str, distance: str) -> None:
+    """fem_fhn on this process's ranks: set-up of the operator K (geodesic, in `[nonlocal]
+    precision`, or euclidean by nufft), then Heun steps of the nonlocal model with the
+    connectome."""
     import time
 
     import numpy as np
@@ -210,19 +218,19 @@ def fem_case(steps: int, sums: Path | None, precision: str) -> None:
 
     from fem_fhn.config import parse_config
     from fem_fhn.mesh import NodalMesh
-    from fem_fhn.nonlocal_.geodesic import geodesic_operator, mesh_geodesic_distances
+    from fem_fhn.models import nodal_operator
+    from fem_fhn.nonlocal_.geodesic import mesh_geodesic_distances
     from fem_fhn.runner import build, prepare
     from fem_fhn.surface import icosphere, surface_mesh
 
     comm = MPI.COMM_WORLD
-    config = parse_config(fem_config(tvb_data_dir(), precision))
-    tol = config.nonlocal_.tol
+    config = parse_config(fem_config(tvb_data_dir(), precision, distance))
     warm = NodalMesh.from_mesh(surface_mesh(icosphere(2, 30.0), MPI.COMM_SELF))
-    geodesic_operator(warm, config.kernel.build(2), "sparse", tol, precision=precision)  # numba
+    nodal_operator(config, warm, config.kernel.build(2))  # numba's compilation, not measured
     nodes, rho0, kernel = prepare(config, comm)
     comm.Barrier()
     wall, cpu = time.perf_counter(), time.process_time()
-    op = geodesic_operator(nodes, kernel, "sparse", tol, precision=precision)
+    op = nodal_operator(config, nodes, kernel)
     build_s = comm.allreduce(time.perf_counter() - wall, op=MPI.MAX)
     build_cpu = comm.allreduce(time.process_time() - cpu, op=MPI.MAX)
     info = op.info()
@@ -240,10 +248,12 @@ def fem_case(steps: int, sums: Path | None, precision: str) -> None:
     record = {
         "code": "fem_fhn",
         "ranks": comm.size,
-        "precision": info["precision"],
+        "distance": distance,
+        "precision": info.get("precision", "double"),
         "build_s": build_s,
         "build_cpu_s": build_cpu,
-        "nnz": info["nnz"],
+        "nnz": info.get("nnz"),
+        "modes": info.get("modes"),
         "step_s": driver.median(times.wall),
         "step_cpu_s": driver.median(times.cpu),
         "steps": steps,
@@ -252,7 +262,7 @@ def fem_case(steps: int, sums: Path | None, precision: str) -> None:
         "regions": setup.info["connectome"]["regions"],
         "max_delay_steps": setup.info["connectome"]["max_delay_steps"],
     }
-    if sums is not None and comm.size == 1:
+    if sums is not None and comm.size == 1 and distance == "geodesic":
         by_input = np.empty(nodes.n_owned)  # rows in the surface file's vertex order
         by_input[nodes.global_index] = gaussian_row_sums(mesh_geodesic_distances(nodes, CUTOFF_MM))
         np.save(sums, by_input)
@@ -356,6 +366,8 @@ def targets(rows: list[dict]) -> dict:
     timed = [r for r in rows if "step_s" in r]
     tvb = next((r for r in timed if r["code"] == "TVB"), None)
     fem = [r for r in timed if r["code"] == "fem_fhn"]
+    nufft = next((r for r in fem if r["distance"] == "euclidean"), None)
+    fem = [r for r in fem if r["distance"] == "geodesic"]
     fem1 = next((r for r in fem if r["ranks"] == 1 and r["option"] == "auto"), None)
     best = min(fem, key=lambda r: r["step_s"]) if fem else None
     error = next((r["single_error"] for r in fem if "single_error" in r), None)
@@ -376,6 +388,7 @@ def targets(rows: list[dict]) -> dict:
         "set-up": check("set-up time", fem1, "build_s", 0.1),
         "step, 1 rank": check("time per step", fem1, "step_s", 1.0),
         "step, best": check("time per step", best, "step_s", 0.6),
+        "step, euclidean nufft": check("time per step (euclidean, nufft)", nufft, "step_s", 0.3),
         "single precision": driver.target(
             "max |K_single u − K u| / max Σ|K||u| (u = initial V)", error, 1e-6, "<="
         ),
@@ -394,13 +407,19 @@ def main() -> None:
         choices=["auto", "double", "single"],
         help="fem_fhn's [nonlocal] precision (each on every number of ranks)",
     )
+    parser.add_argument(
+        "--distance", choices=["geodesic", "euclidean"], default="geodesic", help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--no-nufft", action="store_true", help="leave out the euclidean kernel by nufft (1 rank)"
+    )
     parser.add_argument("--sums", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, default=900.0)
     args = parser.parse_args()
     driver.require_positive(args, "steps", "ranks")
     if args.case:
         if args.case == "fem":
-            fem_case(args.steps, args.sums, args.precisions[0])
+            fem_case(args.steps, args.sums, args.precisions[0], args.distance)
         else:
             tvb_case(args.steps, args.sums)
         return
@@ -410,17 +429,18 @@ def main() -> None:
     if args.tvb_python is None:
         print(INSTALL)
     rows, folder = [], Path(tempfile.mkdtemp())
-    cases = [("tvb", None, None)] if args.tvb_python else []
-    cases += [("fem", r, p) for r in args.ranks for p in args.precisions]
+    cases = [("tvb", None, None, None)] if args.tvb_python else []
+    cases += [("fem", r, p, "geodesic") for r in args.ranks for p in args.precisions]
+    cases += [] if args.no_nufft else [("fem", 1, "auto", "euclidean")]
     summed = set()
-    for code, ranks, precision in cases:
+    for code, ranks, precision, distance in cases:
         sums = folder / f"{code}_sums.npy"
         argv = ["--case", code, "--steps", str(args.steps)]
-        argv += ["--precisions", precision] if precision else []
+        argv += ["--precisions", precision, "--distance", distance] if precision else []
         if ranks in (None, 1) and code not in summed:  # row sums (and the error) once per code
             argv += ["--sums", str(sums)]
             summed.add(code)
-        label = "TVB" if code == "tvb" else f"fem_fhn on {ranks} rank(s), {precision}"
+        label = "TVB" if code == "tvb" else f"fem_fhn on {ranks} rank(s), {distance}, {precision}"
         print(f"{label} ...", end=" ", flush=True)
         try:
             launched = driver.launch(
@@ -456,6 +476,7 @@ def main() -> None:
         "dt": DT,
         "tvb_model": {"name": "Generic2dOscillator", **TVB_MODEL},
         "fem_config": fem_config(Path("tvb_data")),
+        "fem_config_euclidean": fem_config(Path("tvb_data"), distance="euclidean"),
         "row_sums_agreement": same,
         "results": rows,
         "targets": targets(rows),
