@@ -135,6 +135,11 @@ class ConnectomeCoupling:
         delayed = self.delay_steps > 0
         self.W_delayed = np.where(delayed, W, 0.0)
         self.W_now = np.where(delayed, 0.0, W)
+        # the delayed pairs with a weight, flat: rows k, columns l, W_kl and n_kl (≥ 1)
+        pairs = np.flatnonzero(self.W_delayed)
+        self._pair_row, self._pair_column = np.divmod(pairs, connectome.n_regions)
+        self._pair_weight = self.W_delayed.ravel()[pairs]
+        self._pair_lag = self.delay_steps.ravel()[pairs]
         self.row_sum = W.sum(axis=1)
         self.labels = means.labels
         self.buffer = np.zeros((self.max_delay + 1, connectome.n_regions))
@@ -150,11 +155,6 @@ class ConnectomeCoupling:
         self.head = 0
         self.t = self.t if t0 is None else float(t0)
         self._cached_at = None
-
-    def lagged(self, lag: np.ndarray) -> np.ndarray:
-        """V̄_l(t_n − lag_kl h) for every (k, l) from the ring buffer (lag ≤ max_delay)."""
-        rows = (self.head - lag) % (self.max_delay + 1)
-        return self.buffer[rows, np.arange(self.buffer.shape[1])[None, :]]
 
     def advance_history(self, t: float, V: np.ndarray) -> None:
         """Store the means of the state V at the end t of a completed step."""
@@ -204,9 +204,14 @@ class ConnectomeCoupling:
     def _delayed_sums(self) -> tuple[np.ndarray, np.ndarray]:
         """Σ_l W_kl V̄_l(t_n − d_kl) and Σ_l W_kl V̄_l(t_n + h − d_kl) over delayed pairs."""
         if self._cached_at != self.t:
-            lag = self.delay_steps
-            self._A = (self.W_delayed * self.lagged(lag)).sum(axis=1)
-            self._B = (self.W_delayed * self.lagged(np.maximum(lag - 1, 0))).sum(axis=1)
+            n, slots = self.buffer.shape[1], self.max_delay + 1
+            rows = (self.head - self._pair_lag) % slots  # the slot of t_n − n_kl h
+            flat = self.buffer.ravel()
+            at_n = flat[rows * n + self._pair_column]
+            at_next = flat[((rows + 1) % slots) * n + self._pair_column]  # t_n + h − n_kl h
+            weight, row = self._pair_weight, self._pair_row
+            self._A = np.bincount(row, weights=weight * at_n, minlength=n)
+            self._B = np.bincount(row, weights=weight * at_next, minlength=n)
             self._cached_at = self.t
         return self._A, self._B
 

@@ -130,27 +130,27 @@ def symmetrised(table: sparse.csr_array, comm: MPI.Comm, counts: np.ndarray) -> 
     inner product, as with Euclidean distances. A pair within the cutoff one way only takes that
     way's distance. The transposed entries of other ranks' rows come in one all-to-all exchange.
     """
-    offsets = np.concatenate([[0], np.cumsum(counts)])
-    coo = table.tocoo()
-    rows = coo.row.astype(np.int64) + offsets[comm.rank]
-    columns = coo.col.astype(np.int64)
+    # the min of two tables whose missing entries mean "beyond the cutoff" is the max of
+    # shift − d, where a missing entry reads 0, i.e. d = shift, larger than any stored distance
+    shift = 1.0 + comm.allreduce(float(table.data.max(initial=0.0)), op=MPI.MAX)
+    mine = sparse.csr_array((shift - table.data, table.indices.copy(), table.indptr), table.shape)
+    mine.sort_indices()  # in place: on its own copy of the indices
     if comm.size == 1:
-        t_rows, t_columns, t_data = columns, rows, coo.data
+        theirs = sparse.csr_array(mine.T)
     else:
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        coo = table.tocoo()
+        rows = coo.row.astype(np.int64) + offsets[comm.rank]
+        columns = coo.col.astype(np.int64)
         owner = np.searchsorted(offsets, columns, side="right") - 1
         by_owner = np.argsort(owner, kind="stable")
         cuts = np.searchsorted(owner[by_owner], np.arange(comm.size + 1))
         parts = [by_owner[cuts[r] : cuts[r + 1]] for r in range(comm.size)]
         received = comm.alltoall([(columns[p], rows[p], coo.data[p]) for p in parts])
-        t_rows = np.concatenate([r[0] for r in received])
+        t_rows = np.concatenate([r[0] for r in received]) - offsets[comm.rank]
         t_columns = np.concatenate([r[1] for r in received])
-        t_data = np.concatenate([r[2] for r in received])
-    # min of two tables whose missing entries mean "beyond the cutoff": the max of shift − d,
-    # where a missing entry reads 0, i.e. d = shift, larger than any stored distance
-    shift = 1.0 + max(float(coo.data.max(initial=0.0)), float(t_data.max(initial=0.0)))
-    shape = table.shape
-    mine = sparse.csr_array((shift - coo.data, (coo.row, coo.col)), shape=shape)
-    theirs = sparse.csr_array((shift - t_data, (t_rows - offsets[comm.rank], t_columns)), shape)
+        t_data = shift - np.concatenate([r[2] for r in received])
+        theirs = sparse.csr_array((t_data, (t_rows, t_columns)), shape=table.shape)
     result = sparse.csr_array(mine.maximum(theirs))
     result.data = shift - result.data
     result.sort_indices()
