@@ -181,8 +181,9 @@ def fem_config(data: Path, precision: str = "auto", distance: str = "geodesic") 
 
 
 def single_precision_error(nodes, kernel, u: np.ndarray) -> float:
-    """max_i |K_single u − K u|_i / max_i Σ_j |K_ij||u_j| on one rank, K u the double-precision
-    geodesic sum with the same distances (a plain scipy product in the input order)."""
+    """max_i |K_single u − K u|_i / max_i Σ_j |K_ij||u_j| on one rank (K_single stored as a run
+    stores it: symmetric, Morton order), K u the double-precision geodesic sum with the same
+    distances (a plain scipy product in the input order)."""
     import numpy as np
     from mpi4py import MPI
     from scipy import sparse
@@ -200,6 +201,7 @@ def single_precision_error(nodes, kernel, u: np.ndarray) -> float:
         "single",
         nodes.coords,
         nodes.global_index,
+        symmetric=True,
     )
     values = kernel(distances.data) * nodes.masses[distances.indices]
     exact = sparse.csr_array((values, distances.indices, distances.indptr), distances.shape)

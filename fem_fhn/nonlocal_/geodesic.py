@@ -151,9 +151,8 @@ def symmetrised(table: sparse.csr_array, comm: MPI.Comm, counts: np.ndarray) -> 
         t_columns = np.concatenate([r[1] for r in received])
         t_data = shift - np.concatenate([r[2] for r in received])
         theirs = sparse.csr_array((t_data, (t_rows, t_columns)), shape=table.shape)
-    result = sparse.csr_array(mine.maximum(theirs))
+    result = sparse.csr_array(mine.maximum(theirs))  # canonical: sorted indices
     result.data = shift - result.data
-    result.sort_indices()
     return result
 
 
@@ -172,6 +171,8 @@ class GeodesicOperator:
         points: owned node coordinates with `global_index`: the sparse K is stored along their
             Morton curve (default: in the given order).
         global_index: owned nodes' global indices (ties of the curve order).
+        symmetric: the table is symmetric (as `mesh_geodesic_distances` makes it): on one rank
+            K = S diag(w), S_ij = Ψ(d_ij), is stored once (`PackedCSR` symmetric).
     """
 
     def __init__(
@@ -185,6 +186,7 @@ class GeodesicOperator:
         precision: str = "double",
         points: np.ndarray | None = None,
         global_index: np.ndarray | None = None,
+        symmetric: bool = False,
     ):
         _check_method(method)
         start = time.perf_counter()
@@ -197,23 +199,14 @@ class GeodesicOperator:
         self.counts = row_counts(comm, self.n_local)
         self.n_global = int(self.counts.sum())
         all_weights = gather_rows(comm, np.asarray(weights, dtype=float), self.counts)
-        # one rank, a symmetric table (`symmetrised`): K = S diag(w) with S_ij = Ψ(d_ij)
-        # symmetric, stored once (half the entries to read); K u = S (w u)
-        self.symmetric = (
-            method != "dense"
-            and comm.size == 1
-            and distances.shape[0] == distances.shape[1]
-            and (distances != distances.T).nnz == 0
-        )
+        # one rank, a symmetric table: S_ij = Ψ(d_ij) stored once (half the entries to read),
+        # K u = S (w u)
+        self.symmetric = symmetric and method != "dense" and comm.size == 1
         self.column_weights = all_weights if self.symmetric else None
         values = np.asarray(kernel(distances.data), dtype=float)
         if not self.symmetric:
             values = values * all_weights[distances.indices]
-        index = np.int32 if max(distances.nnz, self.n_global) < 2**31 - 1 else np.int64
-        matrix = sparse.csr_array(
-            (values, distances.indices.astype(index), distances.indptr.astype(index)),
-            distances.shape,
-        )
+        matrix = sparse.csr_array((values, distances.indices, distances.indptr), distances.shape)
         if method == "dense":
             self.matrix = matrix.toarray()
         else:
@@ -289,6 +282,7 @@ def geodesic_operator(
         precision,
         nodes.coords,
         nodes.global_index,
+        symmetric=True,
     )
     op.build_time = nodes.comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
     return op
