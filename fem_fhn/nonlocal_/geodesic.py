@@ -133,8 +133,7 @@ def symmetrised(table: sparse.csr_array, comm: MPI.Comm, counts: np.ndarray) -> 
     # the min of two tables whose missing entries mean "beyond the cutoff" is the max of
     # shift − d, where a missing entry reads 0, i.e. d = shift, larger than any stored distance
     shift = 1.0 + comm.allreduce(float(table.data.max(initial=0.0)), op=MPI.MAX)
-    mine = sparse.csr_array((shift - table.data, table.indices.copy(), table.indptr), table.shape)
-    mine.sort_indices()  # in place: on its own copy of the indices
+    mine = sparse.csr_array((shift - table.data, table.indices, table.indptr), table.shape)
     if comm.size == 1:
         theirs = sparse.csr_array(mine.T)
     else:
@@ -151,7 +150,7 @@ def symmetrised(table: sparse.csr_array, comm: MPI.Comm, counts: np.ndarray) -> 
         t_columns = np.concatenate([r[1] for r in received])
         t_data = shift - np.concatenate([r[2] for r in received])
         theirs = sparse.csr_array((t_data, (t_rows, t_columns)), shape=table.shape)
-    result = sparse.csr_array(mine.maximum(theirs))  # canonical: sorted indices
+    result = sparse.csr_array(mine.maximum(theirs))
     result.data = shift - result.data
     return result
 

@@ -149,8 +149,13 @@ class PackedCSR:
         self.diagonal = np.zeros(0, dtype=DTYPES[precision])
         if symmetric:
             self.diagonal = stored.diagonal().astype(DTYPES[precision])
-            stored = sparse.csr_array(sparse.triu(stored, k=1, format="csr"))
-            stored.sort_indices()
+            row = np.repeat(np.arange(n_rows), np.diff(stored.indptr))
+            upper = stored.indices > row  # the strict upper triangle; rows stay sorted
+            indptr = np.zeros(n_rows + 1, dtype=np.int64)
+            np.cumsum(np.bincount(row[upper], minlength=n_rows), out=indptr[1:])
+            stored = sparse.csr_array(
+                (stored.data[upper], stored.indices[upper], indptr), shape=matrix.shape
+            )
         self.nnz = int(matrix.nnz)
         pointer = np.int32 if stored.nnz < np.iinfo(np.int32).max else np.int64
         self.indptr = stored.indptr.astype(pointer)
