@@ -13,6 +13,7 @@ from fem_fhn.nonlocal_ import NonlocalLaplacian
 from fem_fhn.nonlocal_.geodesic import (
     geodesic_operator,
     mesh_geodesic_distances,
+    symmetrised,
     truncation_radius,
 )
 from fem_fhn.nonlocal_.packed import SINGLE_ROUNDOFF, PackedCSR, curve_order, index_type
@@ -66,6 +67,22 @@ def test_index_types_and_refusals(case):
     matrix, points, _ = case
     with pytest.raises(ValueError, match="symmetric storage"):
         PackedCSR(matrix, "double", np.arange(2000), np.arange(2000)[::-1], symmetric=True)
+
+
+def test_symmetrised_takes_the_smaller_distance_on_the_union():
+    """min(d_ij, d_ji) where both marches reached the pair, the one distance where only one
+    did; the diagonal's explicit zeros kept."""
+    table = sparse.csr_array(
+        (
+            [0.0, 1.0, 2.0, 0.0, 3.0, 0.0],
+            ([0, 0, 1, 1, 1, 2], [0, 1, 0, 1, 2, 2]),
+        ),
+        shape=(3, 3),
+    )
+    result = symmetrised(table, MPI.COMM_SELF, np.array([3]))
+    expected = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 3.0], [0.0, 3.0, 0.0]])
+    np.testing.assert_array_equal(result.toarray(), expected)
+    assert result.nnz == 7  # the three zeros of the diagonal stay stored
 
 
 def sphere_nodes(level: int) -> NodalMesh:

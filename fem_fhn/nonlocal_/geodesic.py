@@ -33,6 +33,7 @@ import time
 
 import numpy as np
 from mpi4py import MPI
+from numba import njit
 from scipy import sparse
 
 from fem_fhn.geodesic import geodesic_neighbours
@@ -130,12 +131,8 @@ def symmetrised(table: sparse.csr_array, comm: MPI.Comm, counts: np.ndarray) -> 
     inner product, as with Euclidean distances. A pair within the cutoff one way only takes that
     way's distance. The transposed entries of other ranks' rows come in one all-to-all exchange.
     """
-    # the min of two tables whose missing entries mean "beyond the cutoff" is the max of
-    # shift − d, where a missing entry reads 0, i.e. d = shift, larger than any stored distance
-    shift = 1.0 + comm.allreduce(float(table.data.max(initial=0.0)), op=MPI.MAX)
-    mine = sparse.csr_array((shift - table.data, table.indices, table.indptr), table.shape)
     if comm.size == 1:
-        theirs = sparse.csr_array(mine.T)
+        theirs = sparse.csr_array(table.T)
     else:
         offsets = np.concatenate([[0], np.cumsum(counts)])
         coo = table.tocoo()
@@ -148,11 +145,50 @@ def symmetrised(table: sparse.csr_array, comm: MPI.Comm, counts: np.ndarray) -> 
         received = comm.alltoall([(columns[p], rows[p], coo.data[p]) for p in parts])
         t_rows = np.concatenate([r[0] for r in received]) - offsets[comm.rank]
         t_columns = np.concatenate([r[1] for r in received])
-        t_data = shift - np.concatenate([r[2] for r in received])
+        t_data = np.concatenate([r[2] for r in received])
         theirs = sparse.csr_array((t_data, (t_rows, t_columns)), shape=table.shape)
-    result = sparse.csr_array(mine.maximum(theirs))
-    result.data = shift - result.data
-    return result
+    indptr, indices, data = _min_union(
+        table.shape[1],
+        table.indptr,
+        table.indices,
+        table.data,
+        theirs.indptr,
+        theirs.indices,
+        theirs.data,
+    )
+    return sparse.csr_array((data, indices, indptr), shape=table.shape)
+
+
+@njit(cache=True)
+def _min_union(n_columns, a_ptr, a_idx, a_val, b_ptr, b_idx, b_val):  # pragma: no cover
+    """Row by row, the entries of A and B on the union of their patterns, min where both have
+    one (CSR arrays in, CSR arrays out; rows need not be sorted, no duplicates within a row)."""
+    n_rows = a_ptr.size - 1
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    indices = np.empty(a_idx.size + b_idx.size, dtype=a_idx.dtype)
+    data = np.empty(a_idx.size + b_idx.size)
+    where = np.full(n_columns, -1, dtype=np.int64)  # output position of a column in the row
+    p = 0
+    for i in range(n_rows):
+        start = p
+        for k in range(a_ptr[i], a_ptr[i + 1]):
+            j = a_idx[k]
+            indices[p] = j
+            data[p] = a_val[k]
+            where[j] = p
+            p += 1
+        for k in range(b_ptr[i], b_ptr[i + 1]):
+            j = b_idx[k]
+            q = where[j]
+            if q >= start:
+                data[q] = min(data[q], b_val[k])
+            else:
+                indices[p] = j
+                data[p] = b_val[k]
+                where[j] = p
+                p += 1
+        indptr[i + 1] = p
+    return indptr, indices[:p].copy(), data[:p].copy()
 
 
 class GeodesicOperator:
