@@ -7,20 +7,21 @@ gathering x_j from scattered places; the storage here cuts both:
 
 - **order**: rows and columns follow the Morton curve of their points (`fem_fhn.ordering`), so
   neighbouring rows read neighbouring entries of x and the gather stays in cache. On TVB's 16 384
-  vertex cortex (7.2·10^6 entries) this alone takes a product from 4.4 to 3.4 ms. The column
-  order depends on the points only (ties by global index), so a row sums its entries in the same
-  order on any number of ranks.
+  vertex cortex (7.3·10^6 entries) this alone takes scipy's product from 4.5 to 3.5 ms. The column
+  order depends on the points only (ties by global index), so a fully stored row sums its
+  entries in the same order on any number of ranks (symmetric storage differs by round-off).
 - **indices**: column indices in the narrowest unsigned type that holds the column count
   (uint16 up to 65 536 columns, uint32 up to 2^32).
 - **symmetric** storage of a symmetric matrix on one rank: the diagonal and the strict upper
   triangle, each entry read once and used twice (y_i += A_ij x_j, y_j += A_ij x_i), half the
-  entries to read (on the cortex 3.4 → 2.6 ms per product).
+  entries to read (on the cortex 2.6 ms per product; `benchmarks/bench_cortex_levers.py`).
 - **precision** "single": the values are stored as float32, each rounded with relative error at
   most u = 2^−24 ≈ 6·10^−8, and multiplied and summed in float64, so for every row
 
       |y_i(single) − y_i(double)| ≤ u Σ_j |A_ij| |x_j|  (+ the float64 rounding of the sum),
 
-  i.e. the relative error in the measure max_i Σ_j |A_ij||x_j| is at most 6·10^−8.
+  i.e. the relative error in the measure max_i Σ_j |A_ij||x_j| is at most 6·10^−8. (The gain
+  is small where the product is bound by its gathers rather than by the bytes of the values.)
 """
 
 from __future__ import annotations
