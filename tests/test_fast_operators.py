@@ -13,7 +13,15 @@ from operator_checks import error_ratio, probes
 from fem_fhn import kernels
 from fem_fhn.nonlocal_ import NonlocalLaplacian
 from fem_fhn.nonlocal_.dense import DenseOperator
-from fem_fhn.nonlocal_.nufft import NufftOperator, _ProjectedFourier, _RadialTable, plan_grid
+from fem_fhn.nonlocal_.nufft import (
+    NufftOperator,
+    _ProjectedFourier,
+    _RadialTable,
+    mode_errors,
+    plan_grid,
+    upsampling_factor,
+    weighted_mode_error,
+)
 from fem_fhn.nonlocal_.sparse import SparseOperator
 from fem_fhn.params import ParameterError
 
@@ -48,6 +56,8 @@ def dense(where: str, psi):
 NUFFT_CASES = [
     ("1", kernels.Gaussian(width=0.02, dim=1), TOLS),
     ("1", kernels.Bump(width=0.1, dim=1), TOLS),
+    ("1", kernels.Gaussian(width=0.1, dim=1), TOLS),  # few modes: finufft upsampfac 3
+    ("2", kernels.Gaussian(width=0.3, dim=2), TOLS),  # fewer modes than points: upsampfac 2
     ("2", GAUSS2, TOLS),
     ("2", HAT2, TOLS),
     ("2", kernels.Bump(width=0.2, dim=2), TOLS),
@@ -137,6 +147,28 @@ def test_projected_transform_matches_the_hankel_quadrature():
         psi = kernels.Bump(width=0.3, dim=dim)
         exact = kernels.radial_fourier(psi, dim, k, 0.3, width=0.3 / 40)
         assert np.abs(_ProjectedFourier(psi)(k) - exact).max() <= 1e-14 * exact[0]
+
+
+def test_upsampling_factor_and_transform_tolerance():
+    assert upsampling_factor(10**4, 10**3, 2) == 1.25  # the fine grid's FFT dominates
+    assert upsampling_factor(56**2, 10**5, 2) == 2.0
+    assert upsampling_factor(56**2, 10**6, 2) == 3.0  # 9 · 56² ≤ 10^6/8
+    points, weights = cloud(1)
+    for tol in TOLS:
+        op = NufftOperator(points, weights, kernels.Gaussian(width=0.1, dim=1), SELF, tol=tol)
+        assert op.upsampfac == 3.0
+        # the largest eps on the quarter-decade ladder below tol whose measured η̄ ≤ tol/4
+        assert (
+            op.mode_error
+            <= tol / 4
+            < weighted_mode_error(
+                op.multiplier, mode_errors(op.grid.modes, op.eps * 10**0.25, op.upsampfac)
+            )
+            or op.eps * 10**0.25 >= tol
+        )
+        # η̄ is a weighted mean of the measured per-mode errors: at most their maximum
+        etas = mode_errors(op.grid.modes, op.eps, op.upsampfac)
+        assert 0 < op.mode_error <= max(e.max() for e in etas)
 
 
 def test_chebyshev_table_interpolates_the_transform():
