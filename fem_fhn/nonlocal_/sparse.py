@@ -136,10 +136,17 @@ class SparseOperator:
         nnz = sum(len(d) for d in data)
         indptr = np.zeros(self.n_local + 1, dtype=np.int32 if nnz < 2**31 - 1 else np.int64)
         np.cumsum(np.concatenate(row_nnz), out=indptr[1:])
-        matrix = sparse.csr_array(
-            (np.concatenate(data), np.concatenate(indices), indptr), shape=shape
-        )
-        return matrix
+        # the chunks are moved into the final arrays one by one (peak: the matrix plus one chunk)
+        values, columns = np.empty(nnz), np.empty(nnz, dtype=index)
+        start = 0
+        data.reverse(), indices.reverse()
+        while data:
+            chunk_values, chunk_columns = data.pop(), indices.pop()
+            values[start : start + len(chunk_values)] = chunk_values
+            columns[start : start + len(chunk_values)] = chunk_columns
+            start += len(chunk_values)
+            del chunk_values, chunk_columns
+        return sparse.csr_array((values, columns, indptr), shape=shape)
 
     def apply(self, u: np.ndarray) -> np.ndarray:
         """(K u)_i = Σ_{|x_i − x_j| ≤ R} Ψ(|x_i − x_j|) w_j u_j for the owned rows.
