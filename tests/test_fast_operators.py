@@ -226,6 +226,24 @@ def test_sparse_equals_dense(where, psi):
     assert info["memory_bytes_per_rank_max"] >= 12 * info["nnz"]
 
 
+def test_sparse_single_precision_values(rng):
+    points, weights = cloud(2)
+    psi = kernels.Bump(width=0.15, dim=2)
+    double = SparseOperator(points, weights, psi, SELF)
+    single = SparseOperator(points, weights, psi, SELF, single=True)
+    assert single.matrix.dtype == np.float32 and single.nnz == double.nnz
+    assert single.memory_bytes() < double.memory_bytes() * 0.7  # 8 against 12 bytes per entry
+    u = rng.standard_normal((len(points), 3)) + 1j * rng.standard_normal((len(points), 3))
+    bound = 2.0**-24 * (np.abs(double.matrix) @ np.abs(u))  # rounding of each stored value
+    cases = [(u, bound), (u[:, 0], bound[:, 0]), (u.real, bound), (u[:, 1].real, bound[:, 1])]
+    for v, scale in cases:
+        exact, approx = double.apply(v), single.apply(v)
+        assert approx.dtype == exact.dtype and approx.shape == exact.shape
+        error = np.abs(approx - exact)
+        assert (error <= 1.0001 * scale).all()
+        assert error.max() > 0  # really rounded
+
+
 def test_sparse_keeps_the_diagonal_and_coincident_points(rng):
     points = rng.random((200, 2))
     points[1] = points[0]  # r = 0 between two different points

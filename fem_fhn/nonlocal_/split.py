@@ -103,6 +103,8 @@ RANGE_WIDTHS, RANGE_NEAR = 4.0, 4.0
 RANGE_DROPPED = 8
 #: share of tol given to the middle part (the wide part gets the rest)
 MIDDLE_SHARE = 0.75
+#: the near values are stored in single precision from this tol on (16 · 2^−24)
+SINGLE_NEAR_TOL = 16 * 2.0**-24
 #: degree (in r²) of the polynomial fill under the origin window
 FILL_DEGREE = 1
 _STEP_INTERVALS = 2**16
@@ -562,7 +564,8 @@ class SplitOperator:
                     f"(or raise the near neighbours per point, now {neighbours:g})"
                 ) from None
         # the near part after the far one, which may refuse (too many modes) at no search cost
-        self.near = SparseOperator(points, weights, NearPart(self.split), comm)
+        single = self.tol >= SINGLE_NEAR_TOL  # rounding ≤ 2^−24 of the row scale ≤ tol/16
+        self.near = SparseOperator(points, weights, NearPart(self.split), comm, single=single)
         self.build_time = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
 
     def apply(self, u: np.ndarray) -> np.ndarray:
