@@ -85,6 +85,17 @@ def run_case(dim: int, n: int, kernel: str, tol: float, neighbours: float, repea
         op.apply(u)
         times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu)
+    parts = {"near": op.near} | {
+        f"far {i}": part for i, part in enumerate(op.far.parts if op.far is not None else [])
+    }
+    part_cpu = {}
+    for name, part in parts.items():  # CPU seconds of each part's apply (median)
+        clocks = []
+        for _ in range(repeat):
+            cpu = time.process_time()
+            part.apply(u)
+            clocks.append(time.process_time() - cpu)
+        part_cpu[name] = float(np.median(clocks))
     rows = rng.choice(len(w), size=min(64, len(w)), replace=False)
     exact, scale = np.empty(rows.size), 0.0
     for k, i in enumerate(rows):
@@ -109,6 +120,7 @@ def run_case(dim: int, n: int, kernel: str, tol: float, neighbours: float, repea
         "apply_cpu_s": float(np.median(cpu_times)),
         "apply_s_all": times,
         "far_parts_modes": [p["modes"] for p in far.get("parts", [])],
+        "part_apply_cpu_s": part_cpu,
         "error_over_tol": float(np.abs(Ku[rows] - exact).max() / (tol * scale)),
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }

@@ -140,7 +140,7 @@ class SparseOperator:
             )
             del pairs, cols, values
             block.eliminate_zeros()
-            data.append(block.data)
+            data.append(block.data.astype(np.float32) if self.single else block.data)
             indices.append(block.indices.astype(index, copy=False))
             row_nnz.append(np.diff(block.indptr))
             per_row = max(1.0, block.nnz / n_rows)
