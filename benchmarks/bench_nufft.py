@@ -16,10 +16,9 @@ MPI.COMM_SELF, tol)`` (tol = 1e-6), one thread (OMP_NUM_THREADS=1 is set before 
    Target: ratio ≤ 1.15.
 2. **finufft options** at N = ``--option-size`` in 2D: the bare execute pair of a plan made with
    one option changed from the operator's (the points in their input order instead of the
-   operator's Morton order, with finufft's sort or none; spread_sort 2/1 (the operator uses 0), upsampfac 1.25, fftw
-   3, FFTW_MEASURE, kernel evaluation by formula, single precision, the worst-case-bound eps,
-   looser finufft eps), with its
-   time, points/s
+   operator's Morton order, with finufft's sort or none; spread_sort 2/1, the operator using 0;
+   upsampfac 1.25, 2, 3, FFTW_MEASURE, kernel evaluation by formula, single precision, the
+   worst-case-bound eps, looser finufft eps), with its time, points/s
    and the project's error measure max_i |K̃u − Ku|_i / (tol · max_i Σ_j |Ψ_ij| w_j |u_j|) on 64
    sampled rows (direct sums), u = sign(x − 0.5); ≤ 1 is within the tolerance. The options are
    timed round robin, ``--repeat`` times each.
