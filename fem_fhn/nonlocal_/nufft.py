@@ -501,6 +501,9 @@ class NufftOperator:
         kernel: radial kernel with `fourier`, `width`, `support`, `smooth` and `dim`.
         comm: communicator over which the points are distributed.
         tol: relative accuracy in the measure ‖K̃u − Ku‖∞ ≤ tol · max_i Σ_j |Ψ_ij| w_j |u_j|.
+        transform_tol: the tol of the transforms' relative error rule (`transform_tolerance`;
+            default tol): parts of a kernel whose absolute values add up to the kernel's share
+            this error, which is relative to each part's own Σ_j |Ψ_ij| w_j |u_j|.
 
     Raises:
         ParameterError: tol ≤ 0; non-smooth kernel with tol < 1e-3; too many modes.
@@ -509,7 +512,13 @@ class NufftOperator:
     method = "nufft"
 
     def __init__(
-        self, points: np.ndarray, weights: np.ndarray, kernel, comm: MPI.Comm, tol: float = 1e-8
+        self,
+        points: np.ndarray,
+        weights: np.ndarray,
+        kernel,
+        comm: MPI.Comm,
+        tol: float = 1e-8,
+        transform_tol: float | None = None,
     ):
         import finufft
 
@@ -544,7 +553,8 @@ class NufftOperator:
         self.upsampfac = upsampling_factor(grid.n_modes, self.n_global, dim)
         choice = None
         if comm.rank == 0:
-            choice = transform_tolerance(grid.modes, self.multiplier, self.tol, self.upsampfac)
+            relative = self.tol if transform_tol is None else float(transform_tol)
+            choice = transform_tolerance(grid.modes, self.multiplier, relative, self.upsampfac)
         self.upsampfac, self.eps, self.mode_error = comm.bcast(choice, root=0)
         # points stored in Morton order: finufft's spreading then reads them (and the
         # strengths, permuted in `apply`) from nearby memory

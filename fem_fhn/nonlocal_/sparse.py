@@ -171,6 +171,10 @@ class SparseOperator:
         if not self.single:
             return self.matrix @ u_all
         m = self.matrix
+        if u_all.ndim == 1:
+            out = np.zeros(self.n_local, dtype=u_all.dtype)
+            _csr_vector(m.indptr, m.indices, m.data, np.ascontiguousarray(u_all), out)
+            return out
         columns = np.ascontiguousarray(u_all.reshape(u_all.shape[0], -1))
         out = np.zeros((self.n_local, columns.shape[1]), dtype=columns.dtype)
         _csr_product(m.indptr, m.indices, m.data, columns, out)
@@ -213,3 +217,13 @@ def _csr_product(indptr, indices, data, x, out) -> None:
             j = indices[k]
             for c in range(x.shape[1]):
                 out[i, c] += a * x[j, c]
+
+
+@njit(cache=True)
+def _csr_vector(indptr, indices, data, x, out) -> None:
+    """out = A x for one column x (the common case of `_csr_product`)."""
+    for i in range(indptr.size - 1):
+        total = out[i]
+        for k in range(indptr[i], indptr[i + 1]):
+            total += np.float64(data[k]) * x[indices[k]]
+        out[i] = total
