@@ -584,7 +584,8 @@ class SplitOperator:
                     f"(or raise the near neighbours per point, now {neighbours:g})"
                 ) from None
         # the near part after the far one, which may refuse (too many modes) at no search cost
-        single = self.tol >= SINGLE_NEAR_TOL  # rounding ≤ 2^−24 of the row scale ≤ tol/16
+        # rounding ≤ 2^−24 of the row scale ≤ tol/16; a kernel that is all near stays exact
+        single = self.tol >= SINGLE_NEAR_TOL and self.far is not None
         self.near = SparseOperator(points, weights, NearPart(self.split), comm, single=single)
         self.build_time = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
 
