@@ -123,14 +123,22 @@ def test_sampling_on_a_circle_matches_rho0():
 
 
 def test_place_particles_on_the_sphere(nodes):
-    """Sampled positions placed back: the same barycentric coordinates; off the surface refused."""
+    """Sampled positions placed back: the same cells and barycentric coordinates; points just
+    off a triangle take their projection's coordinates; points off the surface are refused."""
     rho0 = nodes.density("1 + 0.5*z")
     sampled = sample_particles(nodes, rho0, 2000, seed=1)
     placed = place_particles(nodes, sampled.positions, mass=sampled.total_mass)
     assert np.array_equal(placed.global_id, np.arange(2000))
     assert np.array_equal(placed.cells, sampled.cells)
     assert np.abs(placed.bary - sampled.bary).max() < 1e-12
-    with pytest.raises(ParameterError, match="1 of 2 points lie outside the mesh"):
+    # centroids lifted 1e-8 off their triangles: located, with the projection's λ = 1/3
+    corners = SPHERE.vertices[SPHERE.triangles]
+    normal = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    lifted = corners.mean(axis=1) + 1e-8 * normal / np.linalg.norm(normal, axis=1)[:, None]
+    placed = place_particles(nodes, lifted)
+    assert np.array_equal(nodes.mesh.topology.original_cell_index[placed.cells], placed.global_id)
+    assert np.abs(placed.bary - 1 / 3).max() < 1e-12
+    with pytest.raises(ParameterError, match="1 of 2 points lie outside the mesh .farther than"):
         place_particles(nodes, np.vstack([sampled.positions[:1], 1.05 * sampled.positions[:1]]))
 
 

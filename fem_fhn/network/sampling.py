@@ -52,6 +52,9 @@ from fem_fhn.network.rng import STREAMS, exponentials, normals, uniforms
 from fem_fhn.parallel import gather_rows
 from fem_fhn.params import ParameterError, require
 
+#: how far a given position may lie from a curve or surface in space (DOLFINx's collision test)
+SURFACE_TOLERANCE = 1e-6
+
 __all__ = [
     "Particles",
     "default_radius",
@@ -262,7 +265,8 @@ def place_particles(nodes: NodalMesh, positions: np.ndarray, mass: float = 1.0) 
     Args:
         nodes: the nodal mesh.
         positions: all positions, shape (n, D), the same array on every rank (row = global id);
-            on a curve or surface in space they must lie on its cells (to ~1e-10).
+            on a curve or surface in space they must lie on its cells (within
+            SURFACE_TOLERANCE; the barycentric coordinates are those of the projection).
         mass: total mass n ω the particles represent (∫ρ0 for a sample of ρ0).
 
     Raises:
@@ -302,7 +306,8 @@ def place_particles(nodes: NodalMesh, positions: np.ndarray, mass: float = 1.0) 
     comm.Allreduce(best, winner, op=MPI.MIN)
     outside = int(np.count_nonzero(winner == big))
     if outside:
-        raise ParameterError(f"positions: {outside} of {n} points lie outside the mesh")
+        where = f" (farther than {SURFACE_TOLERANCE:g} from its cells)" if tdim < d else ""
+        raise ParameterError(f"positions: {outside} of {n} points lie outside the mesh{where}")
     gid = np.nonzero((best == winner) & (best_cell >= 0))[0].astype(np.int64)
     cell = best_cell[gid].astype(np.int32)
     bary = _barycentric(cells.vertices[cell], positions[gid])
