@@ -220,7 +220,7 @@ model = "network"
 {network}
 eps = 1e-3
 [time]
-t_end = 0.2
+t_end = {t_end}
 dt = 0.05
 scheme = "imex-ars222"
 n_outputs = 2
@@ -240,10 +240,11 @@ def sphere_dir(tmp_path):
     return tmp_path
 
 
-def _run(folder, name, distance="euclidean", network="n = 1000"):
+def _run(folder, name, distance="euclidean", network="n = 1000", t_end=0.2, restart=None):
     config = folder / f"{name}.toml"
-    config.write_text(NETWORK.format(distance=distance, network=network))
-    return main(["run", str(config), "--out", str(folder / name), "--quiet"]), folder / name
+    config.write_text(NETWORK.format(distance=distance, network=network, t_end=t_end))
+    where = ["--restart", str(restart)] if restart else ["--out", str(folder / name)]
+    return main(["run", str(config), *where, "--quiet"]), folder / name
 
 
 def test_run_network_on_a_surface_file(sphere_dir):
@@ -266,6 +267,20 @@ def test_run_network_on_a_surface_file(sphere_dir):
     code, out = _run(sphere_dir, "placed", network='positions = "centroids.npy"')
     assert code == 0
     assert json.loads((out / "summary.json").read_text())["n_global"] == len(centroids)
+
+
+def test_noisy_network_restart_on_a_surface_equals_the_uninterrupted_run(sphere_dir):
+    from fem_fhn.checkpoint import read_global
+
+    noisy = "n = 600\nnoise = 0.1"
+    assert _run(sphere_dir, "whole", network=noisy, t_end=0.4)[0] == 0
+    code, half = _run(sphere_dir, "half", network=noisy, t_end=0.2)
+    assert code == 0
+    assert _run(sphere_dir, "rest", network=noisy, t_end=0.4, restart=half)[0] == 0
+    meta, ids, rows = read_global(half)
+    _, ids_whole, rows_whole = read_global(sphere_dir / "whole")
+    assert meta["t"] == pytest.approx(0.4) and np.array_equal(ids, ids_whole)
+    np.testing.assert_allclose(rows, rows_whole, rtol=0, atol=1e-12)
 
 
 def test_network_with_geodesic_distances_is_refused(sphere_dir, capsys):
