@@ -1,6 +1,10 @@
 """The network on a surface on 2 ranks (mpirun -n 2): neurons sampled on the triangles of an
-icosphere, their moments, the particle files and a noisy IMEX run equal the same computations on
-COMM_SELF (positions bitwise, states and moments to round-off)."""
+icosphere, their moments, the particle files, a noisy IMEX run and `compare` (network against
+the kinetic and nonlocal models) equal the same computations on COMM_SELF (positions bitwise,
+states, moments and distances to round-off)."""
+
+import json
+from pathlib import Path
 
 import meshio
 import numpy as np
@@ -18,6 +22,7 @@ from fem_fhn.network import (
 )
 from fem_fhn.parallel import to_global_order
 from fem_fhn.params import FHNParameters
+from fem_fhn.studies import compare
 from fem_fhn.surface import icosphere, surface_mesh
 from fem_fhn.timestepping import make_integrator
 
@@ -73,3 +78,61 @@ def test_network_on_a_sphere_does_not_depend_on_the_ranks(tmp_path_factory):
     verdict = COMM.bcast(verdict, root=0)
     assert verdict["positions"] and verdict["file"] and verdict["range"] > 1.0
     assert verdict["states"] < 1e-12 and verdict["moments"] < 1e-12
+
+
+COMPARE = """
+[mesh]
+source = "sphere.obj"
+[rho0]
+value = "1 + 0.3*z"
+[kernel]
+type = "gaussian"
+width = 0.5
+[initial]
+V = "-0.5 + 1.5/(1 + exp(-z/0.3))"
+W = "-0.2 + 0.05*x"
+[kinetic]
+eps = 0.05
+n_v = 16
+n_w = 8
+sigma_v = 0.2
+sigma_w = 0.1
+[network]
+eps = 0.05
+neighbours = 20
+[time]
+t_end = 0.1
+dt = 0.005
+scheme = "imex-ars222"
+n_outputs = 2
+"""
+
+
+def test_compare_on_a_sphere_does_not_depend_on_the_ranks(tmp_path_factory):
+    assert COMM.size == 2
+    root = COMM.bcast(str(tmp_path_factory.mktemp("cmp")) if COMM.rank == 0 else None)
+    folder = Path(root)
+    if COMM.rank == 0:
+        small = icosphere(2)
+        meshio.write_points_cells(
+            str(folder / "sphere.obj"), small.vertices, [("triangle", small.triangles)]
+        )
+        (folder / "compare.toml").write_text(COMPARE)
+    COMM.barrier()
+    result = compare(folder / "compare.toml", [200, 800], folder / "two", COMM)
+    verdict = None
+    if COMM.rank == 0:
+        serial = compare(folder / "compare.toml", [200, 800], folder / "one", MPI.COMM_SELF)
+        written = json.loads((folder / "two" / "compare.json").read_text())
+        verdict = {
+            "radius": float(np.abs(np.subtract(result["radius"], serial["radius"])).max()),
+            "sup": max(
+                float(np.abs(np.subtract(result["sup"][k], serial["sup"][k])).max())
+                for k in ("macro", "kinetic")
+            ),
+            "file": written["sup"] == result["sup"],
+            "size": min(min(serial["sup"][k]) for k in ("macro", "kinetic")),
+        }
+    verdict = COMM.bcast(verdict, root=0)
+    assert verdict["file"] and verdict["size"] > 0.05
+    assert verdict["radius"] < 1e-14 and verdict["sup"] < 1e-12
