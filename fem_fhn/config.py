@@ -768,10 +768,10 @@ def _check_distance(config: RunConfig) -> None:
         )
     if config.solver.model == "network":
         raise ConfigError(
-            "kernel.distance = 'geodesic' is not allowed with solver.model = 'network': its "
-            "neurons lie inside "
-            "triangles, and geodesic distances are computed between mesh nodes; allowed: "
-            "'euclidean'"
+            "kernel.distance = 'geodesic' is not allowed with solver.model = 'network': "
+            "allowed: 'euclidean' (chordal distances between the neurons; geodesic distances "
+            "are tabulated between mesh nodes, within the cutoff, and the neurons lie inside "
+            "the triangles)"
         )
 
 
