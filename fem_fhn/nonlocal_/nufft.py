@@ -69,7 +69,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import os
 import time
 from dataclasses import dataclass
@@ -79,6 +78,7 @@ from mpi4py import MPI
 from numba import njit
 
 from fem_fhn.kernels import SPHERE_AREA, Bump, Custom, decay_radius, radial_mass
+from fem_fhn.nonlocal_.base import check_tol
 from fem_fhn.nonlocal_.sparse import kernel_name
 from fem_fhn.ordering import morton_order
 from fem_fhn.parallel import bounding_box
@@ -496,11 +496,8 @@ class NufftOperator:
     """K u by two non-uniform FFTs and a Fourier multiplier (formula in the module docstring).
 
     Args:
-        points: owned points, shape (n_local, d), d = kernel.dim.
-        weights: owned quadrature weights, shape (n_local,).
-        kernel: radial kernel with `fourier`, `width`, `support`, `smooth` and `dim`.
-        comm: communicator over which the points are distributed.
-        tol: relative accuracy in the measure ‖K̃u − Ku‖∞ ≤ tol · max_i Σ_j |Ψ_ij| w_j |u_j|.
+        points, weights, kernel, comm, tol: as every backend (`fem_fhn.nonlocal_.base`); the
+            kernel needs `fourier`, `width`, `support`, `smooth` and `dim`.
         transform_tol: the tol of the transforms' relative error rule (`transform_tolerance`;
             default tol): parts of a kernel whose absolute values add up to the kernel's share
             this error, which is relative to each part's own Σ_j |Ψ_ij| w_j |u_j|.
@@ -522,9 +519,7 @@ class NufftOperator:
     ):
         import finufft
 
-        ok = isinstance(tol, numbers.Real) and not isinstance(tol, bool)
-        if not (ok and math.isfinite(tol) and tol > 0):
-            raise ParameterError(f"tol = {tol!r} is not allowed: a number > 0")
+        tol = check_tol(tol)
         start = time.perf_counter()
         points = np.asarray(points, dtype=float)
         if points.ndim == 1:

@@ -100,6 +100,7 @@ from numba import njit
 from scipy.special import i0, i1
 
 from fem_fhn.kernels import Custom, Indicator, decay_radius, hankel_sum
+from fem_fhn.nonlocal_.base import check_tol
 from fem_fhn.nonlocal_.nufft import NufftOperator
 from fem_fhn.nonlocal_.sparse import SparseOperator, kernel_name
 from fem_fhn.parallel import bounding_box
@@ -424,55 +425,46 @@ class SplitKernel:
         return hankel_sum(r, wr * self.far(r), int(self.kernel.dim), k)
 
 
-class _Part:
-    """A part of a split kernel, with what `SparseOperator` / `NufftOperator` read of a kernel."""
+class KernelPart:
+    """A part of a split kernel, with what `SparseOperator` / `NufftOperator` read of a kernel.
 
-    def __init__(self, split: SplitKernel, profile, support: float, smooth: bool, fourier=None):
+    `KernelPart(split, which)`, `which` one of PARTS:
+
+        near   Ψ_near: compact support r_near (the sparse part)
+        far    Ψ_far: smooth, the kernel's support (the NUFFT part)
+        mid    Ψ_mid = W_ρ Ψ_far: smooth, support ρ (a NUFFT on a box padded by ρ only)
+        wide   Ψ_wide = (1 − W_ρ) Ψ_far: smooth on the scale ρ, the kernel's support (few modes)
+    """
+
+    #: which -> the support's attribute of the split (None: the kernel's own support), smooth
+    PARTS = {
+        "near": ("r_near", False),
+        "far": (None, True),
+        "mid": ("rho", True),
+        "wide": (None, True),
+    }
+
+    def __init__(self, split: SplitKernel, which: str):
         kernel = split.kernel
+        support_of, smooth = self.PARTS[which]
         self.split = split
         self.dim = int(kernel.dim)
         self.width = float(kernel.width)
         self.strength = float(getattr(kernel, "strength", 1.0))
-        self.support = float(support)
+        self.support = float(
+            getattr(kernel, "support", math.inf)
+            if support_of is None
+            else getattr(split, support_of)
+        )
         self.smooth = smooth
-        self.profile = profile
-        self._fourier = fourier
+        self.profile = getattr(split, which)
+        self._fourier = getattr(split, f"{which}_fourier")
 
     def __call__(self, r: np.ndarray) -> np.ndarray:
         return self.profile(r)
 
     def fourier(self, k: np.ndarray) -> np.ndarray:
         return self._fourier(k)
-
-
-class NearPart(_Part):
-    """Ψ_near: compact support r_near (the sparse part)."""
-
-    def __init__(self, split: SplitKernel):
-        super().__init__(split, split.near, split.r_near, smooth=False, fourier=split.near_fourier)
-
-
-class SmoothRemainder(_Part):
-    """Ψ_far: smooth, the kernel's support (the NUFFT part)."""
-
-    def __init__(self, split: SplitKernel):
-        support = float(getattr(split.kernel, "support", math.inf))
-        super().__init__(split, split.far, support, smooth=True, fourier=split.far_fourier)
-
-
-class MiddlePart(_Part):
-    """Ψ_mid = W_ρ Ψ_far: smooth, support ρ (a NUFFT on a box padded by ρ only)."""
-
-    def __init__(self, split: SplitKernel):
-        super().__init__(split, split.mid, split.rho, smooth=True, fourier=split.mid_fourier)
-
-
-class WidePart(_Part):
-    """Ψ_wide = (1 − W_ρ) Ψ_far: smooth on the scale ρ, the kernel's support (few modes)."""
-
-    def __init__(self, split: SplitKernel):
-        support = float(getattr(split.kernel, "support", math.inf))
-        super().__init__(split, split.wide, support, smooth=True, fourier=split.wide_fourier)
 
 
 class FarField:
@@ -509,22 +501,12 @@ def middle_radius(split: SplitKernel, extent: np.ndarray) -> float | None:
     return rho
 
 
-def _check_tol(tol) -> float:
-    ok = isinstance(tol, numbers.Real) and not isinstance(tol, bool)
-    if not (ok and math.isfinite(tol) and 0 < tol < 1):
-        raise ParameterError(f"tol = {tol!r} is not allowed: a number in (0, 1)")
-    return float(tol)
-
-
 class SplitOperator:
     """K u = (sparse near part) + (NUFFT far part) for any radial kernel (module docstring).
 
     Args:
-        points: owned points, shape (n_local, d), d = kernel.dim.
-        weights: owned quadrature weights, shape (n_local,).
-        kernel: radial kernel with `fourier`, `width`, `support`, `smooth` and `dim`.
-        comm: communicator over which the points are distributed.
-        tol: relative accuracy in the measure ‖K̃u − Ku‖∞ ≤ tol · max_i Σ_j |Ψ_ij| w_j |u_j|.
+        points, weights, kernel, comm, tol: as every backend (`fem_fhn.nonlocal_.base`); the
+            kernel needs `fourier`, `width`, `support`, `smooth` and `dim`.
         neighbours: target number of near neighbours per point (default NEIGHBOURS[d]).
 
     Raises:
@@ -543,7 +525,7 @@ class SplitOperator:
         tol: float = 1e-8,
         neighbours: float | None = None,
     ):
-        self.tol = _check_tol(tol)
+        self.tol = check_tol(tol, below_one=True)
         start = time.perf_counter()
         points = np.asarray(points, dtype=float)
         if points.ndim == 1:
@@ -567,10 +549,13 @@ class SplitOperator:
         if not self.split.far_is_zero:
             try:
                 if self.split.rho is None:
-                    parts = [(SmoothRemainder(self.split), self.tol)]
+                    parts = [(KernelPart(self.split, "far"), self.tol)]
                 else:
                     share = MIDDLE_SHARE * self.tol
-                    parts = [(MiddlePart(self.split), share), (WidePart(self.split), tol - share)]
+                    parts = [
+                        (KernelPart(self.split, "mid"), share),
+                        (KernelPart(self.split, "wide"), tol - share),
+                    ]
                 # |Ψ_mid| + |Ψ_wide| = |Ψ_far|: the transforms' relative rule keeps the whole tol
                 self.far = FarField(
                     [
@@ -586,7 +571,9 @@ class SplitOperator:
         # the near part after the far one, which may refuse (too many modes) at no search cost
         # rounding ≤ 2^−24 of the row scale ≤ tol/16; a kernel that is all near stays exact
         single = self.tol >= SINGLE_NEAR_TOL and self.far is not None
-        self.near = SparseOperator(points, weights, NearPart(self.split), comm, single=single)
+        self.near = SparseOperator(
+            points, weights, KernelPart(self.split, "near"), comm, single=single
+        )
         self.build_time = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
 
     def apply(self, u: np.ndarray) -> np.ndarray:
