@@ -1,5 +1,5 @@
 """Run every ParaView script of demos/paraview on its demo's output and check its picture
-(`make test-paraview`).
+(`make test-paraview`; ``python demos/paraview/check_scripts.py demo_cortex`` checks one).
 
 For each ``demos/paraview/demo_*.py``: run ``demos/demo_*.py`` with ``CI=1`` (this Python), run
 the script with ``pvbatch`` under ``xvfb-run``, and read the screenshot it wrote back. Inside the
@@ -180,8 +180,9 @@ def run(command: list[str], env: dict[str, str]) -> None:
         sys.exit(f"error: `{line}` failed (exit {result.returncode}):\n{result.stderr[-4000:]}")
 
 
-def main() -> int:
-    """Run and check every ParaView script; 0 if all pictures pass."""
+def main(names: list[str] | None = None) -> int:
+    """Run and check every ParaView script, or those named (``demo_cortex`` or
+    ``demo_cortex.py``); 0 if all pictures pass."""
     missing = [tool for tool in ("pvbatch", "xvfb-run", "xauth") if shutil.which(tool) is None]
     if missing:
         print(
@@ -196,7 +197,15 @@ def main() -> int:
     # pvbatch runs its own Python: it must not see this one's packages
     pv_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     bad = []
-    for script in sorted(HERE.glob("demo_*.py")):
+    scripts = sorted(HERE.glob("demo_*.py"))
+    if names:
+        wanted = {Path(name).stem for name in names}
+        unknown = wanted - {script.stem for script in scripts}
+        if unknown:
+            print(f"error: no ParaView script {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 1
+        scripts = [script for script in scripts if script.stem in wanted]
+    for script in scripts:
         folder, picture, clipped = script_settings(script)
         run([sys.executable, f"demos/{script.name}"], {**os.environ, "CI": "1"})
         run(
@@ -224,4 +233,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
