@@ -68,10 +68,14 @@ from fem_fhn.surface import read_surface
 # w0 = −0.3 makes v3 invade (v2 ≈ −0.34, planar local speed −3 v2 √(D/2) ≈ 7.2 mm per time
 # unit); the Gaussian has width s = 10 mm and mass S = 2 (D = 100 mm², a front about
 # √(2D) ≈ 14 mm wide), cut at 4 s = 40 mm. The connectome: conduction speed 30 mm per time unit
-# (TVB's tracts, up to 153 mm long, take up to 5 time units) and G = 0.004 on the cortex (a
-# region at v1 whose excited neighbours' weights add up to more than about 10 of TVB's weights,
-# whose largest is 3, is lifted past the fold of the cubic and ignites); on the sphere's single
-# tract of weight 1, G = 0.3 and 40 mm per time unit (a delay of 3).
+# (TVB's tracts, up to 153 mm long, take up to 5 time units) and G = 0.008 on the cortex. A
+# uniform input above 0.085 lifts the lower state of V − V³ − w0 past the fold of the cubic
+# (at V = −1/√3), so a region at rest ignites when the weights of its excited sources add up to
+# more than about 0.085 / (G (v3 − v1)) ≈ 5.5 (TVB's largest weight is 3; less what its resting
+# surroundings take through the kernel); an excited region whose sources are at rest is pulled
+# down by up to G Σ_l W_kl (v3 − v1) ≈ 1.1 (row sums up to 71), which slows the front there. On
+# the sphere's single tract of weight 1, G = 0.3 and 40 mm per time unit (a delay of 3); the
+# constant history before t = 0 (the initial means) feeds the cap 0.3 × 0.2 = 0.06 < 0.085.
 
 # +
 CI = bool(os.environ.get("CI"))
@@ -422,9 +426,9 @@ def figure(times, radii, line_speed: float, path: Path) -> None:
 
 def views(times: list[float], values: list[np.ndarray], png: Path, gif: Path) -> None:
     """Lateral and medial views of V on each hemisphere (one row each): the last time to `png`,
-    every time to `gif`. The hemispheres lie apart along the axis joining their centroids (y on
-    TVB's cortex); lateral looks at a hemisphere along it from outside, medial from the other
-    side, z up. A single surface is seen along −x and +x."""
+    every time (at most 40 frames) to `gif`. The hemispheres lie apart along the axis joining
+    their centroids (y on TVB's cortex); lateral looks at a hemisphere along it from outside,
+    medial from the other side, z up. A single surface is seen along −x and +x."""
     os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     import pyvista as pv
 
@@ -461,7 +465,10 @@ def views(times: list[float], values: list[np.ndarray], png: Path, gif: Path) ->
             plotter.reset_camera()
             plotter.camera.zoom(1.3)
             plotter.add_text(f"hemisphere {row + 1}, {name}", font_size=9)
-    for index, (t, V) in enumerate(zip(times, values, strict=True)):
+    step = -(-len(times) // 40)  # at most 40 frames in the GIF, and the last time
+    frames = sorted({*range(0, len(times), step), len(times) - 1})
+    for index in frames:
+        t, V = times[index], values[index]
         for mesh, keep in shown:
             mesh.point_data["V"] = V[keep]
         plotter.subplot(len(parts) - 1, 0)
@@ -582,11 +589,18 @@ if rank0:
     )
 # -
 
-# On the sphere the front crosses the equator, where geodesic circles are straight, at the
-# planar speed of the line (1.1 % apart; over radii 69–110 mm the curvature-corrected speed is
-# within 0.3 %). On the cortex the excited region grows over gyri and into sulci: its geodesic
-# radius grows at 4.1 mm per time unit between 40 and 70 mm, 0.65 × the planar 6.32, because
-# the folded sheet makes geodesic circles strongly curved (mean A''/A' = 0.026 / mm, against
-# 1/r ≈ 0.018 / mm for a flat disc); corrected by D κ the speed is 6.70, 1.06 × planar. The
-# remaining 6 % is the limit of the first-order eikonal relation on folds as narrow as the
-# front (√(2D) ≈ 14 mm).
+# On the sphere the front crosses the equator, where geodesic circles are straight, at the planar
+# speed of the line (1.1 % apart; over radii 69–110 mm the curvature-corrected speed is within
+# 0.3 %); with the connectome the south cap ignites at t = 8.2, 5.2 after its delay of 3, which the
+# front alone never reaches by t = 9. On the cortex the excited region grows over gyri and into
+# sulci: its geodesic radius grows at 4.1 mm per time unit between 40 and 70 mm, 0.65 × the planar
+# 6.32, because the folded sheet makes geodesic circles strongly curved (mean A''/A' = 0.026 / mm,
+# against 1/r ≈ 0.018 / mm for a flat disc); corrected by D κ the speed is 6.70, 1.06 × planar. The
+# remaining 6 % is the limit of the first-order eikonal relation on folds as narrow as the front
+# (√(2D) ≈ 14 mm). With the connectome three regions of the right frontal lobe that the front alone
+# leaves at rest up to t = 20 ignite (premotor dorsolateral at t = 17.5, prefrontal dorsolateral and
+# premotor medial at 19.0), driven through tracts of 0.8 time units from regions the front excites,
+# while the pull of their resting partners holds back many regions the front enters (temporal
+# superior left: 5.5 → 11.0): 42 regions are above v2 at t = 20 against 48 without. `regions.csv`
+# and `sensors.csv` equal the region means and P V of the recorded fields to round-off (2·10⁻¹⁵;
+# 4·10⁻¹¹ of EEG signals up to 4·10⁴).
