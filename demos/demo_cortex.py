@@ -603,4 +603,4 @@ if rank0:
 # while the pull of their resting partners holds back many regions the front enters (temporal
 # superior left: 5.5 → 11.0): 42 regions are above v2 at t = 20 against 48 without. `regions.csv`
 # and `sensors.csv` equal the region means and P V of the recorded fields to round-off (2·10⁻¹⁵;
-# 4·10⁻¹¹ of EEG signals up to 4·10⁴).
+# 4·10⁻¹¹ of EEG signals up to 5·10⁴).
