@@ -8,7 +8,7 @@ then
 (RUN_FOLDER defaults to out/demo_cortex/connectome; out/demo_cortex shows the front alone). It
 opens the run's fields.bp with the ADIOS2VTXReader when this ParaView has it, else
 vtk/fields.pvd, else fields.xdmf (it prints which); shows the whole surface (both hemispheres,
-no clip: it is a surface) coloured by V, seen from the left and above, with the front V = 0 as
+no clip: it is a surface) coloured by V, seen from the side (−y) and above, with the front V = 0 as
 a line on it; and saves the last time as cortex.png, every time as frames/cortex.NNNN.png and the
 state as cortex.pvsm (File → Load State) in the run folder.
 
@@ -38,5 +38,5 @@ folder = fp.run_folder(getattr(sys, "argv", []), RUN, globals())
 reader = fp.open_run(folder)
 view = fp.render_view()
 fp.show_surface_and_front(reader, view)
-fp.look_from(view, (-3.0, -1.0, 2.0))
+fp.look_from(view, (-1.0, -3.0, 2.0))  # from the side (along -y, across the hemispheres) and above
 fp.save_pictures(view, folder, PICTURE)
