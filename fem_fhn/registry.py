@@ -133,7 +133,9 @@ MODELS: dict[str, ModelKind] = {}
 
 
 def register_model(kind: ModelKind, replace: bool = False) -> ModelKind:
-    """Add a model kind to the registry (`replace`: overwrite one of the same name)."""
+    """Add a model kind to the registry (`replace`: overwrite one of the same name); the
+    built-in kinds come first."""
+    _load_builtin()
     if kind.name in MODELS and not replace:
         raise ValueError(f"a model kind named {kind.name!r} is registered already")
     if kind.default_scheme not in kind.schemes:

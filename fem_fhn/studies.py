@@ -391,7 +391,8 @@ def compare(
     """Network (for each n) against the kinetic and macroscopic models on one setup.
 
     The config holds a [network] table (ε, profile, neighbours, seed, ...) and optionally a
-    [kinetic] table. For each n the short-range radius is r(n) = `radius_for(n, neighbours)`
+    [kinetic] table; the mesh may be a curve or surface in space (distances chordal, d the
+    mesh's own dimension). For each n the short-range radius is r(n) = `radius_for(n, neighbours)`
     (about `neighbours` particles within r: r ∝ n^{-1/d}), unless [network] radius is a number;
     the particles' initial spread is the kinetic (σ_v, σ_w) when [kinetic] is given. The
     macroscopic model runs with RK4 at the network's Δt. At every output time the distance
@@ -412,6 +413,12 @@ def compare(
     config = load_config(config_path)
     if config.network is None:
         raise ConfigError(f"{config_path}: compare needs a [network] table")
+    if config.kernel.distance == "geodesic":
+        raise ConfigError(
+            "kernel.distance = 'geodesic' is not allowed with fem-fhn compare: allowed: "
+            "'euclidean' (the network takes chordal distances between its neurons, so the "
+            "models compared must too)"
+        )
     out = Path(out_dir)
     check_output_dir(out)
     prepared = prepare(config, comm)

@@ -496,3 +496,28 @@ def test_run_writes_regions_and_sensors_and_restarts_exactly(tmp_path):
     _, regions_resumed = _csv(tmp_path / "half" / "regions.csv")
     assert np.array_equal(regions_resumed[:, 0], regions[:, 0])
     assert np.abs(regions_resumed - regions).max() <= 1e-12
+
+
+def test_plot_series_stacks_centred_traces(tmp_path, monkeypatch):
+    """Each trace is drawn about its own mean, trace j shifted by j × the largest spread of the
+    centred traces (sensor signals with large, different offsets stay apart and readable); a
+    column without a finite value is drawn as NaN."""
+    import fem_fhn.plot
+    from fem_fhn.connectome.output import plot_series
+
+    t = np.linspace(0.0, 1.0, 5)
+    columns = [1000.0 + np.sin(t), -50.0 + 3.0 * t, np.full(5, np.nan)]
+    path = tmp_path / "series.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["t", "a", "b", "c"])
+        writer.writerows(zip(t, *columns, strict=True))
+    drawn = []
+    monkeypatch.setattr(fem_fhn.plot, "save", lambda fig, png: drawn.append(fig) or png)
+    plot_series(path, tmp_path / "series.png")
+    lines = drawn[0].axes[0].get_lines()
+    centred = [c - c.mean() for c in columns[:2]]
+    offset = max(np.ptp(np.concatenate(centred)), 0.0)
+    for j, c in enumerate(centred):
+        np.testing.assert_allclose(lines[j].get_ydata(), c + j * offset, rtol=0, atol=1e-12)
+    assert np.isnan(lines[2].get_ydata()).all()

@@ -15,12 +15,14 @@ DEMO_DIR = Path(__file__).parents[1] / "demos"
 DEMOS = sorted(DEMO_DIR.glob("demo_*.py"))
 SECTIONS = ("## Parameters", "## Mesh", "## Model", "## Solver", "## Output", "## Main loop")
 PARAVIEW_SCRIPTS = sorted((DEMO_DIR / "paraview").glob("*.py"))
-#: a demo on a 3D domain: named *_3d, or meshing a bundled 3D domain
+#: a demo in 3D space: named *_3d, meshing a bundled 3D domain, or on a surface in space (read
+#: with fem_fhn.surface)
 DEMOS_3D = [
     d
     for d in DEMOS
     if d.stem.endswith("_3d")
     or re.search(r"""["']source["']:\s*["'](ball|torus)["']""", d.read_text())
+    or re.search(r"^from fem_fhn\.surface import", d.read_text(), re.MULTILINE)
 ]
 
 
@@ -264,11 +266,26 @@ def check_spiral_holes(out: Path) -> None:
 
 
 def check_cortex(out: Path) -> None:
-    """The front of the geodesic nonlocal model on the icosphere of radius 60 mm (CI size): where
-    it crosses the equator (±10 mm) it runs at the planar speed of the same model on a line
-    within 2 % (measured 1.1 %), and over the whole run (radius 69–110 mm) the speed corrected
-    by the geodesic curvature, dr/dt + D κ, does too (0.3 %); the line's speed is not the local
-    limit's (12 % apart), so the check tells the nonlocal front from the local one."""
+    """The front of the geodesic nonlocal model on the made-up brain on a sphere of radius 60 mm
+    (CI size), alone and with the connectome.
+
+    The front alone: where it crosses the equator (±10 mm) it runs at the planar speed of the
+    same model on a line within 2 % (measured 1.1 %), and over the whole run (radius 69–110 mm)
+    the speed corrected by the geodesic curvature, dr/dt + D κ, does too (0.3 %); the line's
+    speed is not the local limit's (12 % apart), so the check tells the nonlocal front from the
+    local one.
+
+    With the connectome: the run's regions.csv has t and one column per region of the
+    connectivity file (8, named as in it) and sensors.csv t and the 8 electrodes, both at the
+    output times, finite; they equal the region means Σ m_i V_i / Σ m_i and the projection P V
+    recomputed by the demo from the fields at every output time (round-off: asserted 1e-12 of
+    the values' scale; measured 2e-15 and 1e-13). The band 60–90°, which the front crosses,
+    feeds the south cap through a tract of 120 mm at 40 mm per time unit: the cap, which the
+    front alone leaves at rest up to t = 9, ignites (its mean passes v2; measured at t = 8.2),
+    and not before the delay of 3 (the chain of tracts from a region the front ignites)."""
+    from fem_fhn.connectome.data import read_tvb_zip
+    from fem_fhn.connectome.output import read_series
+
     results = json.loads((out / "results.json").read_text())
     assert results["surface_speed"]["samples"] >= 10, results["surface_speed"]
     assert results["surface_speed_wide"]["samples"] >= 25, results["surface_speed_wide"]
@@ -277,6 +294,32 @@ def check_cortex(out: Path) -> None:
     assert abs(results["wide_corrected_over_planar"] - 1) <= 0.02, results
     planar, local = results["planar_speed_line"], results["planar_speed_local_limit"]
     assert abs(planar / local - 1) > 0.05, (planar, local)
+
+    brain = Path(__file__).parents[1] / "meshes" / "sphere_brain"
+    names = list(read_tvb_zip(brain / "connectivity.zip").names)
+    coupled = results["connectome"]
+    t_regions, regions, region_names = read_series(out / "connectome" / "regions.csv")
+    t_sensors, sensors, sensor_names = read_series(out / "connectome" / "sensors.csv")
+    assert region_names == names and len(names) == 8
+    assert len(sensor_names) == 8 and sensors.shape == (len(t_sensors), 8)
+    assert np.isfinite(regions).all() and np.isfinite(sensors).all()
+    assert np.allclose(t_regions, results["times"]) and np.allclose(t_sensors, results["times"])
+    assert coupled["regions_csv_vs_fields"] <= 1e-12
+    assert (
+        0.1 < coupled["sensors_scale"]
+        and coupled["sensors_csv_vs_fields"] <= 1e-12 * coupled["sensors_scale"]
+    )
+    for name in ("regions.png", "sensors.png"):
+        assert (out / "connectome" / name).stat().st_size > 0
+    for name in ("views.png", "views.gif", "radius.png"):
+        assert (out / name).stat().st_size > 0
+    cap = [names.index("band3_left"), names.index("band3_right")]
+    assert coupled["ignited_by_connectome"] == ["band3_left", "band3_right"]
+    assert all(coupled["ignition_front_alone"][k] is None for k in cap)
+    delays = coupled["delay_from_front_regions"]
+    assert delays == pytest.approx([120.0 / coupled["speed_mm_per_t"]] * 2, rel=1e-12)
+    for k, delay in zip(cap, delays, strict=True):
+        assert delay < coupled["ignition_coupled"][k] <= results["times"][-1]
 
 
 #: demos whose measured numbers are checked after the run: stem -> check(out_dir)
@@ -299,6 +342,13 @@ def test_3d_demo_has_paraview_script(demo):
     assert script.is_file(), f"{demo.name} is a 3D demo without demos/paraview/{demo.name}"
     text = script.read_text()
     assert "fem_fhn_paraview" in text and f"out/{demo.stem}" in text
+
+
+def test_paraview_scripts_belong_to_3d_demos():
+    """Every ParaView script demo_*.py shows a demo that the rule above counts as 3D."""
+    shown = {s.name for s in PARAVIEW_SCRIPTS if s.stem.startswith("demo_")}
+    assert shown == {d.name for d in DEMOS_3D}
+    assert "demo_cortex.py" in shown
 
 
 @pytest.mark.parametrize("script", PARAVIEW_SCRIPTS, ids=lambda p: p.stem)

@@ -13,7 +13,15 @@ from operator_checks import error_ratio, probes
 from fem_fhn import kernels
 from fem_fhn.nonlocal_ import NonlocalLaplacian
 from fem_fhn.nonlocal_.dense import DenseOperator
-from fem_fhn.nonlocal_.nufft import NufftOperator, _ProjectedFourier, _RadialTable, plan_grid
+from fem_fhn.nonlocal_.nufft import (
+    NufftOperator,
+    _ProjectedFourier,
+    _RadialTable,
+    mode_errors,
+    plan_grid,
+    upsampling_factor,
+    weighted_mode_error,
+)
 from fem_fhn.nonlocal_.sparse import SparseOperator
 from fem_fhn.params import ParameterError
 
@@ -48,6 +56,8 @@ def dense(where: str, psi):
 NUFFT_CASES = [
     ("1", kernels.Gaussian(width=0.02, dim=1), TOLS),
     ("1", kernels.Bump(width=0.1, dim=1), TOLS),
+    ("1", kernels.Gaussian(width=0.1, dim=1), TOLS),  # few modes: finufft upsampfac 3
+    ("2", kernels.Gaussian(width=0.3, dim=2), TOLS),  # fewer modes than points: upsampfac 2
     ("2", GAUSS2, TOLS),
     ("2", HAT2, TOLS),
     ("2", kernels.Bump(width=0.2, dim=2), TOLS),
@@ -139,6 +149,28 @@ def test_projected_transform_matches_the_hankel_quadrature():
         assert np.abs(_ProjectedFourier(psi)(k) - exact).max() <= 1e-14 * exact[0]
 
 
+def test_upsampling_factor_and_transform_tolerance():
+    assert upsampling_factor(10**4, 10**3, 2) == 1.25  # the fine grid's FFT dominates
+    assert upsampling_factor(56**2, 10**5, 2) == 2.0
+    assert upsampling_factor(56**2, 10**6, 2) == 3.0  # 9 · 56² ≤ 10^6/8
+    points, weights = cloud(1)
+    for tol in TOLS:
+        op = NufftOperator(points, weights, kernels.Gaussian(width=0.1, dim=1), SELF, tol=tol)
+        assert op.upsampfac == 3.0
+        # the largest eps on the quarter-decade ladder below tol whose measured η̄ ≤ tol/4
+        assert (
+            op.mode_error
+            <= tol / 4
+            < weighted_mode_error(
+                op.multiplier, mode_errors(op.grid.modes, op.eps * 10**0.25, op.upsampfac)
+            )
+            or op.eps * 10**0.25 >= tol
+        )
+        # η̄ is a weighted mean of the measured per-mode errors: at most their maximum
+        etas = mode_errors(op.grid.modes, op.eps, op.upsampfac)
+        assert 0 < op.mode_error <= max(e.max() for e in etas)
+
+
 def test_chebyshev_table_interpolates_the_transform():
     psi = kernels.Gaussian(width=0.05, dim=2)
     table = _RadialTable(psi.fourier, 2.0 / 0.4)
@@ -192,6 +224,24 @@ def test_sparse_equals_dense(where, psi):
     info = op.info()
     assert info["nnz"] == np.count_nonzero(reference.matrix)  # exactly the pairs within the support
     assert info["memory_bytes_per_rank_max"] >= 12 * info["nnz"]
+
+
+def test_sparse_single_precision_values(rng):
+    points, weights = cloud(2)
+    psi = kernels.Bump(width=0.15, dim=2)
+    double = SparseOperator(points, weights, psi, SELF)
+    single = SparseOperator(points, weights, psi, SELF, single=True)
+    assert single.matrix.dtype == np.float32 and single.nnz == double.nnz
+    assert single.memory_bytes() < double.memory_bytes() * 0.7  # 8 against 12 bytes per entry
+    u = rng.standard_normal((len(points), 3)) + 1j * rng.standard_normal((len(points), 3))
+    bound = 2.0**-24 * (np.abs(double.matrix) @ np.abs(u))  # rounding of each stored value
+    cases = [(u, bound), (u[:, 0], bound[:, 0]), (u.real, bound), (u[:, 1].real, bound[:, 1])]
+    for v, scale in cases:
+        exact, approx = double.apply(v), single.apply(v)
+        assert approx.dtype == exact.dtype and approx.shape == exact.shape
+        error = np.abs(approx - exact)
+        assert (error <= 1.0001 * scale).all()
+        assert error.max() > 0  # really rounded
 
 
 def test_sparse_keeps_the_diagonal_and_coincident_points(rng):

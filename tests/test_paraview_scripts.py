@@ -55,11 +55,14 @@ def test_run_folder():
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
 def test_script_settings(script):
-    run, picture = cs.script_settings(script)
+    run, picture, clipped = cs.script_settings(script)
     assert run.startswith(f"out/{script.stem}")
     assert picture and "/" not in picture
     text = script.read_text()
     assert "fp.open_run(folder)" in text and "Reader(" not in text  # opening is the helper's
+    # the picture check compares with the half y >= 0 exactly when the script draws the clip
+    assert clipped == ("fp.show_clip_and_front(" in text)
+    assert clipped != ("fp.show_surface_and_front(" in text)
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)

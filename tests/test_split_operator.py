@@ -114,6 +114,40 @@ def test_near_transform_matches_an_independent_quadrature():
                 assert abs(value - exact) <= 1e-12 * abs(psi.mass), (dim, k, value, exact)
 
 
+def test_far_part_splits_at_rho_into_middle_and_wide():
+    """Ψ_far = Ψ_mid + Ψ_wide, Ψ_mid = 0 from ρ on, Ψ_wide = 0 up to ρ/2; Ψ̂_mid against scipy's
+    adaptive quadrature; the operator's middle NUFFT is padded by at most ρ."""
+    r = np.linspace(0.0, 1.2, 12001)
+    for dim in (1, 3):
+        psi = split_kernels(dim)["exponential"]
+        split = SplitKernel(psi, 0.04, 1e-6)
+        split.set_range(0.2)
+        mid, wide, far = split.mid(r), split.wide(r), split.far(r)
+        assert np.abs(mid + wide - far).max() <= 1e-15 * np.abs(far).max()
+        assert not mid[r >= 0.2].any() and not wide[r <= 0.1].any()
+        for k in (0.0, 37.0, 410.0):
+
+            def integrand(x, k=k, split=split, dim=dim):
+                value = split.mid(np.array([x]))[0]
+                if dim == 1:
+                    return 2 * value * math.cos(k * x)
+                return 4 * math.pi * value * np.sinc(k * x / math.pi) * x * x
+
+            cuts = [0.0, 0.002, 0.04, 0.1, 0.2]
+            exact = sum(
+                quad(integrand, a, b, epsabs=1e-15, epsrel=1e-13, limit=200)[0]
+                for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+            )
+            value = split.mid_fourier(np.array([k]))[0]
+            assert abs(value - exact) <= 1e-12 * abs(psi.mass), (dim, k, value, exact)
+    points, weights = cloud(2)
+    op = SplitOperator(points, weights, split_kernels(2)["exponential"], SELF, tol=1e-6)
+    info = op.info()
+    assert info["rho"] is not None and len(info["far"]["parts"]) == 2
+    middle, wide = info["far"]["parts"]
+    assert 0 < middle["padding"] <= info["rho"] < wide["padding"]
+
+
 def test_kaiser_step_against_quadrature():
     beta = 10.0
 

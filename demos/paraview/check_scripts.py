@@ -1,5 +1,5 @@
 """Run every ParaView script of demos/paraview on its demo's output and check its picture
-(`make test-paraview`).
+(`make test-paraview`; ``python demos/paraview/check_scripts.py demo_cortex`` checks one).
 
 For each ``demos/paraview/demo_*.py``: run ``demos/demo_*.py`` with ``CI=1`` (this Python), run
 the script with ``pvbatch`` under ``xvfb-run``, and read the screenshot it wrote back. Inside the
@@ -11,8 +11,9 @@ V = V_min + k/(K - 1) (V_max - V_min). The picture passes when
 - the domain covers at least `MIN_DOMAIN` of the image and shows at least `MIN_COLOURS` colours;
 - at least `MIN_MAPPED` of the domain's pixels are colour-mapped (the rest: front, edges);
 - the lowest and highest V read off the picture (0.5 and 99.5 percentiles) are within `V_TOL`
-  of the range of V in the shown half (y >= 0) at the last output time, read independently
-  from ``vtk/fields.pvd`` with pyvista.
+  of the range of V in the shown half (y >= 0; everywhere for a script that sets
+  ``CLIP = False``, a surface shown whole) at the last output time, read independently from
+  ``vtk/fields.pvd`` with pyvista.
 
 It prints these statistics for every picture and exits with 1 (naming what failed) when a
 picture fails or when ``pvbatch``, ``xvfb-run`` or ``xauth`` is missing. It installs nothing.
@@ -66,9 +67,10 @@ class PictureStats:
     v_high: float  #: V of the 99.5 percentile of the colour-mapped pixels (nan if none)
 
 
-def script_settings(script: Path) -> tuple[str, str]:
-    """The run folder (``RUN``) and picture name (``PICTURE``) a ParaView script assigns at
-    module level, read without running it."""
+def script_settings(script: Path) -> tuple[str, str, bool]:
+    """The run folder (``RUN``), picture name (``PICTURE``) and whether the picture is clipped at
+    y = 0 (``CLIP``, default True) a ParaView script assigns at module level, read without
+    running it."""
     values = {}
     for node in ast.parse(script.read_text()).body:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
@@ -77,7 +79,7 @@ def script_settings(script: Path) -> tuple[str, str]:
                     values[target.id] = node.value.value
     if not isinstance(values.get("RUN"), str) or not isinstance(values.get("PICTURE"), str):
         raise ValueError(f"{script} does not set RUN and PICTURE to strings at module level")
-    return values["RUN"], values["PICTURE"]
+    return values["RUN"], values["PICTURE"], bool(values.get("CLIP", True))
 
 
 def colour_map_table(n: int = 256) -> np.ndarray:
@@ -153,16 +155,18 @@ def failures(stats: PictureStats, data_range: tuple[float, float]) -> list[str]:
     return found
 
 
-def shown_data_range(folder: Path) -> tuple[float, float]:
-    """min and max of V at the last output time over the nodes with y >= 0 (the clip's half),
-    read from ``folder/vtk/fields.pvd``."""
+def shown_data_range(folder: Path, clipped: bool = True) -> tuple[float, float]:
+    """min and max of V at the last output time over the nodes with y >= 0 (the clip's half;
+    every node if not `clipped`), read from ``folder/vtk/fields.pvd``."""
     import pyvista as pv
 
     reader = pv.get_reader(str(folder / "vtk" / "fields.pvd"))
     reader.set_active_time_point(len(reader.time_values) - 1)
     data = reader.read()
     grid = data.combine() if isinstance(data, pv.MultiBlock) else data
-    v = np.asarray(grid.point_data["V"])[np.asarray(grid.points)[:, 1] >= 0.0]
+    v = np.asarray(grid.point_data["V"])
+    if clipped:
+        v = v[np.asarray(grid.points)[:, 1] >= 0.0]
     return float(v.min()), float(v.max())
 
 
@@ -176,8 +180,9 @@ def run(command: list[str], env: dict[str, str]) -> None:
         sys.exit(f"error: `{line}` failed (exit {result.returncode}):\n{result.stderr[-4000:]}")
 
 
-def main() -> int:
-    """Run and check every ParaView script; 0 if all pictures pass."""
+def main(names: list[str] | None = None) -> int:
+    """Run and check every ParaView script, or those named (``demo_cortex`` or
+    ``demo_cortex.py``); 0 if all pictures pass."""
     missing = [tool for tool in ("pvbatch", "xvfb-run", "xauth") if shutil.which(tool) is None]
     if missing:
         print(
@@ -192,8 +197,16 @@ def main() -> int:
     # pvbatch runs its own Python: it must not see this one's packages
     pv_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     bad = []
-    for script in sorted(HERE.glob("demo_*.py")):
-        folder, picture = script_settings(script)
+    scripts = sorted(HERE.glob("demo_*.py"))
+    if names:
+        wanted = {Path(name).stem for name in names}
+        unknown = wanted - {script.stem for script in scripts}
+        if unknown:
+            print(f"error: no ParaView script {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 1
+        scripts = [script for script in scripts if script.stem in wanted]
+    for script in scripts:
+        folder, picture, clipped = script_settings(script)
         run([sys.executable, f"demos/{script.name}"], {**os.environ, "CI": "1"})
         run(
             ["xvfb-run", "-a", "-s", XVFB_ARGS, "pvbatch", str(script.relative_to(ROOT)), folder],
@@ -204,11 +217,12 @@ def main() -> int:
             bad.append(f"{script.name}: {png} was not written")
             continue
         stats = picture_stats(matplotlib.image.imread(png), table)
-        data = shown_data_range(ROOT / folder)
+        data = shown_data_range(ROOT / folder, clipped)
         print(
             f"{png.relative_to(ROOT)}: domain {stats.domain:.1%} of the image, {stats.colours} "
             f"colours, {stats.mapped:.1%} colour-mapped; V shown {stats.v_low:.3f} .. "
-            f"{stats.v_high:.3f}, in the data (y >= 0) {data[0]:.3f} .. {data[1]:.3f}",
+            f"{stats.v_high:.3f}, in the data ({'y >= 0' if clipped else 'all'}) "
+            f"{data[0]:.3f} .. {data[1]:.3f}",
             flush=True,
         )
         bad += [f"{png.relative_to(ROOT)}: {f}" for f in failures(stats, data)]
@@ -219,4 +233,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

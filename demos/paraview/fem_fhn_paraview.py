@@ -1,5 +1,5 @@
-"""Open a fem_fhn run in ParaView and draw the 3D demos' picture: a clip coloured by V and the
-front V = 0.
+"""Open a fem_fhn run in ParaView and draw the 3D demos' picture: a clip (a volume mesh) or the
+whole surface (a surface mesh in space) coloured by V, and the front V = 0.
 
 A run folder holds the same fields in up to three formats; `choose_source` picks the first that
 this ParaView reads:
@@ -133,25 +133,19 @@ def render_view() -> Any:
     return view
 
 
-def show_clip_and_front(reader: Any, view: Any) -> None:
-    """Half of the domain, y >= 0, clipped by the plane y = 0 and coloured by V over `V_RANGE` with
-    `COLOUR_MAP` (scalar bar in `SCALAR_BAR_BOX`), and the front: the isosurface V = 0 in the
-    whole domain, semi-transparent."""
+def colour_by_v(source: Any, view: Any) -> Any:
+    """Show `source` coloured by V over `V_RANGE` with `COLOUR_MAP`, shaded, with the scalar bar
+    in `SCALAR_BAR_BOX`; returns its display."""
     from paraview import simple as pvs
 
-    clip = pvs.Clip(registrationName="clip y = 0", Input=reader)
-    clip.ClipType = "Plane"
-    clip.ClipType.Origin = [0.0, 0.0, 0.0]
-    clip.ClipType.Normal = [0.0, 1.0, 0.0]
-    clip.Invert = 0  # keep y >= 0, the half the demos' own pictures show
-    clip_display = pvs.Show(clip, view)
-    pvs.ColorBy(clip_display, ("POINTS", "V"))
+    display = pvs.Show(source, view)
+    pvs.ColorBy(display, ("POINTS", "V"))
     lut = pvs.GetColorTransferFunction("V")
     lut.ApplyPreset(COLOUR_MAP, True)
     lut.AutomaticRescaleRangeMode = "Never"
     lut.RescaleTransferFunction(*V_RANGE)
-    clip_display.Ambient, clip_display.Diffuse = 0.3, 0.7  # shaded, but colours stay readable
-    clip_display.SetScalarBarVisibility(view, True)
+    display.Ambient, display.Diffuse = 0.3, 0.7  # shaded, but colours stay readable
+    display.SetScalarBarVisibility(view, True)
     bar = pvs.GetScalarBar(lut, view)
     x0, y0, x1, y1 = SCALAR_BAR_BOX
     bar.WindowLocation = "Any Location"
@@ -159,6 +153,13 @@ def show_clip_and_front(reader: Any, view: Any) -> None:
     bar.Position = [x0 + 0.02, y0 + 0.02]
     bar.ScalarBarLength = y1 - y0 - 0.04
     bar.TitleColor = bar.LabelColor = [0.0, 0.0, 0.0]
+    return display
+
+
+def show_front(reader: Any, view: Any) -> None:
+    """The front: the contour V = 0 of the whole domain (an isosurface in a volume, a line on a
+    surface), semi-transparent, in `FRONT_COLOUR`."""
+    from paraview import simple as pvs
 
     front = pvs.Contour(registrationName="front V = 0", Input=reader)
     front.ContourBy = ["POINTS", "V"]
@@ -167,6 +168,27 @@ def show_clip_and_front(reader: Any, view: Any) -> None:
     pvs.ColorBy(front_display, None)
     front_display.AmbientColor = front_display.DiffuseColor = list(FRONT_COLOUR)
     front_display.Opacity = FRONT_OPACITY
+
+
+def show_clip_and_front(reader: Any, view: Any) -> None:
+    """Half of the domain, y >= 0, clipped by the plane y = 0 and coloured by V
+    (`colour_by_v`), and the front V = 0 in the whole domain (`show_front`)."""
+    from paraview import simple as pvs
+
+    clip = pvs.Clip(registrationName="clip y = 0", Input=reader)
+    clip.ClipType = "Plane"
+    clip.ClipType.Origin = [0.0, 0.0, 0.0]
+    clip.ClipType.Normal = [0.0, 1.0, 0.0]
+    clip.Invert = 0  # keep y >= 0, the half the demos' own pictures show
+    colour_by_v(clip, view)
+    show_front(reader, view)
+
+
+def show_surface_and_front(reader: Any, view: Any) -> None:
+    """A surface mesh (the cortex) whole, coloured by V (`colour_by_v`; a surface needs no
+    clip), with the front V = 0 drawn on it as a line (`show_front`)."""
+    colour_by_v(reader, view)
+    show_front(reader, view)
 
 
 def show_outline(reader: Any, view: Any) -> None:

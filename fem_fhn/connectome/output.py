@@ -144,19 +144,15 @@ def plot_series(csv_path: Path, png: Path, ylabel: str = "V", max_traces: int = 
 
     times, data, names = read_series(csv_path)
     shown = data[:, :max_traces]
-    finite = shown[np.isfinite(shown)]
+    present = np.isfinite(shown).any(axis=0)
+    centred = shown - np.where(present, np.nanmean(np.where(present, shown, 0.0), axis=0), 0.0)
+    finite = centred[np.isfinite(centred)]
     spread = float(np.ptp(finite)) if finite.size else 1.0
     offset = spread if spread > 0 else 1.0
     fig = figure((8.0, max(3.0, 0.18 * shown.shape[1] + 1.5)))
     ax = fig.add_subplot()
     for j in range(shown.shape[1]):
-        ax.plot(
-            times,
-            shown[:, j] - np.nanmean(shown[:, j])
-            if np.isfinite(shown[:, j]).any()
-            else shown[:, j] + j * offset,
-            lw=0.8,
-        )
+        ax.plot(times, centred[:, j] + j * offset, lw=0.8)  # each trace about its own mean
     ax.set_yticks(np.arange(shown.shape[1]) * offset, names[: shown.shape[1]], fontsize=5)
     ax.set_xlabel("t")
     ax.set_ylabel(f"{ylabel} (offset per trace)")

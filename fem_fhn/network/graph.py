@@ -10,6 +10,10 @@ and its graph Laplacian
 
     (L v)_i = Σ_j a_ij (v_i − v_j) = deg_i v_i − Σ_j a_ij v_j,        deg_i = Σ_j a_ij.
 
+On a curve or surface in space the distances are chordal (through space) and χ_r keeps its
+normalisation in the manifold's dimension (`dim`, 2 for a surface): for r small against the
+curvature radius ∫_surface χ_r(|x − y|) dy = 1 + O(r²).
+
 The network model multiplies L by 1/ε. Facts: L 1 = 0; Ω L (Ω = diag ω) is symmetric positive
 semi-definite, so Σ_i ω_i (L v)_i = 0 and L is self-adjoint in the ω-weighted inner product.
 
@@ -110,6 +114,7 @@ def short_range_graph(
     radius: float,
     comm: MPI.Comm | None = None,
     profile: str = "bump",
+    dim: int | None = None,
 ) -> ShortRangeGraph:
     """Build the short-range graph of the owned `positions` against all positions.
 
@@ -119,6 +124,8 @@ def short_range_graph(
         radius: r > 0.
         comm: communicator (default COMM_WORLD).
         profile: "bump" (C^∞, default) or "indicator" (χ_r = 1/|B_r| on the ball).
+        dim: the dimension χ_r is normalised in (default: the positions' d; 2 for particles on
+            a surface in 3D).
     """
     start = time.perf_counter()
     comm = MPI.COMM_WORLD if comm is None else comm
@@ -126,10 +133,12 @@ def short_range_graph(
     if positions.ndim == 1:
         positions = positions[:, None]
     n_local, d = positions.shape
+    dim = d if dim is None else int(dim)
+    require(1 <= dim <= d, "dim", dim, f"1 <= dim <= {d} (the positions' dimension)")
     weights = np.broadcast_to(np.asarray(weights, dtype=float), (n_local,)).copy()
     require(radius > 0, "radius", radius, "r > 0")
     require(profile in PROFILES, "profile", profile, f"one of {', '.join(PROFILES)}")
-    kernel = PROFILES[profile](width=float(radius), dim=d)
+    kernel = PROFILES[profile](width=float(radius), dim=dim)
     counts = row_counts(comm, n_local)
     offset = int(counts[: comm.rank].sum())
     all_positions = gather_rows(comm, positions, counts)

@@ -120,7 +120,11 @@ class NetworkFHN(Reacting):
         profile: str = "bump",
         stimulus=None,
     ) -> NetworkFHN:
-        """Build K (Ψ, `method`), the graph (χ_r, `profile`) and the deposit from particles."""
+        """Build K (Ψ, `method`), the graph (χ_r, `profile`) and the deposit from particles.
+
+        On a curve or surface in space both use chordal distances, and χ_r (like Ψ) is
+        normalised in the mesh's own dimension.
+        """
         comm = particles.comm
         op = None
         if psi is not None:
@@ -128,7 +132,9 @@ class NetworkFHN(Reacting):
         graph = None
         if math.isfinite(eps):
             require(radius is not None and radius > 0, "radius", radius, "r > 0 when eps < inf")
-            graph = short_range_graph(particles.positions, particles.weights, radius, comm, profile)
+            graph = short_range_graph(
+                particles.positions, particles.weights, radius, comm, profile, particles.tdim
+            )
         return cls(
             particles.positions,
             particles.global_id,

@@ -27,8 +27,13 @@ collision test); a point on a shared face goes to the colliding cell of smallest
 **Weights.** Every particle carries the weight ω = (∫ρ0)/n, so that Σ_p ω g(x_p) → ∫ g ρ0 dx
 (docs/discretisation.md).
 
-The mesh geometry must be affine (P1 coordinate element) and its geometric dimension must equal
-the topological one.
+**Curves and surfaces in space.** On a mesh of d-dimensional cells in ℝ^D (triangles of a
+surface in 3D, d = 2 < D = 3) the same two steps sample ρ0 on the manifold: |T| is the cell's
+d-dimensional measure √det(G)/d! (G = E Eᵀ the Gram matrix of the edge vectors E, rows X_k − X_0),
+the barycentric coordinates are those of the cell's own plane (λ_0 = 1 − Σ t_k with
+G t = E (x − X_0): the orthogonal projection onto that plane), and positions have D coordinates.
+
+The mesh geometry must be affine (P1 coordinate element), with simplex cells.
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ from fem_fhn.mesh import NodalMesh
 from fem_fhn.network.rng import STREAMS, exponentials, normals, uniforms
 from fem_fhn.parallel import gather_rows
 from fem_fhn.params import ParameterError, require
+
+#: how far a given position may lie from a curve or surface in space (DOLFINx's collision test)
+SURFACE_TOLERANCE = 1e-6
 
 __all__ = [
     "Particles",
@@ -65,11 +73,13 @@ class Particles:
 
     Attributes:
         nodes: the nodal mesh.
-        positions: owned positions x_p, shape (n_owned, d).
+        positions: owned positions x_p, shape (n_owned, D) (D the geometric dimension: 3 for a
+            surface in space).
         global_id: rank-independent ids in [0, n_global), increasing.
         cells: local index of each particle's (owned) cell.
         bary: barycentric coordinates of x_p in its cell, in the cell's local dof order, shape
-            (n_owned, d + 1): the P1 hat functions' values φ_k(x_p).
+            (n_owned, d + 1), d the cells' (topological) dimension: the P1 hat functions' values
+            φ_k(x_p).
         weight: ω = (∫ρ0)/n, the same for every particle.
         n_global: total number of particles.
     """
@@ -92,7 +102,13 @@ class Particles:
 
     @property
     def dim(self) -> int:
+        """D, the number of coordinates of a position."""
         return self.positions.shape[1]
+
+    @property
+    def tdim(self) -> int:
+        """d, the dimension of the cells (2 on a surface in space)."""
+        return self.nodes.tdim
 
     @property
     def weights(self) -> np.ndarray:
@@ -112,7 +128,7 @@ class Particles:
 class _Cells:
     """Owned cells: vertices in input-node order, and the permutation back to dof order."""
 
-    vertices: np.ndarray  # (n_cells, d + 1, d), sorted by input node index
+    vertices: np.ndarray  # (n_cells, d + 1, D), sorted by input node index
     to_dof_order: np.ndarray  # (n_cells, d + 1): sorted position of each local vertex
     original: np.ndarray  # input cell index, (n_cells,)
     sorted_dofs: np.ndarray  # P1 dofs in sorted vertex order, (n_cells, d + 1)
@@ -121,7 +137,6 @@ class _Cells:
 def _owned_cells(nodes: NodalMesh) -> _Cells:
     mesh = nodes.mesh
     tdim, gdim = mesh.topology.dim, mesh.geometry.dim
-    require(tdim == gdim, "mesh", f"{tdim}-D cells in {gdim}-D", "geometric dim = topological dim")
     require(
         mesh.geometry.cmaps[0].degree == 1,
         "mesh",
@@ -152,11 +167,27 @@ def _row_sum(a: np.ndarray) -> np.ndarray:
     return out
 
 
+def _gram(edges: np.ndarray) -> np.ndarray:
+    """G_ij = Σ_a E_ia E_ja for edge vectors E (m, d, D), summed in a fixed order."""
+    d = edges.shape[1]
+    gram = np.empty((edges.shape[0], d, d))
+    for i in range(d):
+        for j in range(i, d):
+            gram[:, i, j] = gram[:, j, i] = _row_sum(edges[:, i, :] * edges[:, j, :])
+    return gram
+
+
 def _volumes(vertices: np.ndarray) -> np.ndarray:
-    """|T| = |det(X_1 − X_0, …, X_d − X_0)| / d! (vertices in input-node order)."""
-    d = vertices.shape[2]
+    """|T| = |det(X_1 − X_0, …, X_d − X_0)| / d!, or √det(G) / d! for d-cells in a larger space
+    (G the Gram matrix of the edges: the length of a segment, the area of a triangle in 3D);
+    vertices in input-node order, shape (m, d + 1, D)."""
+    d = vertices.shape[1] - 1
     edges = vertices[:, 1:, :] - vertices[:, :1, :]
-    return np.abs(np.linalg.det(edges)) / math.factorial(d)
+    if vertices.shape[2] == d:
+        return np.abs(np.linalg.det(edges)) / math.factorial(d)
+    gram = _gram(edges)
+    det = gram[:, 0, 0] if d == 1 else gram[:, 0, 0] * gram[:, 1, 1] - gram[:, 0, 1] ** 2
+    return np.sqrt(det) / math.factorial(d)
 
 
 # --------------------------------------------------------------------------- sampling
@@ -183,7 +214,7 @@ def sample_particles(
     rho_f = nodes.function(np.asarray(rho0, dtype=float))
     rho_v = rho_f.x.array[cells.sorted_dofs]  # (n_cells, d + 1), input-node order
     require(bool(np.all(rho_v >= 0)), "rho0", "negative values", "rho0 >= 0")
-    d = nodes.dim
+    d = nodes.tdim
     mass = _volumes(cells.vertices) * _row_sum(rho_v) / (d + 1)
 
     # global cell table in input-cell order: mass, owner rank, local index
@@ -233,7 +264,9 @@ def place_particles(nodes: NodalMesh, positions: np.ndarray, mass: float = 1.0) 
 
     Args:
         nodes: the nodal mesh.
-        positions: all positions, shape (n, d), the same array on every rank (row = global id).
+        positions: all positions, shape (n, D), the same array on every rank (row = global id);
+            on a curve or surface in space they must lie on its cells (within
+            SURFACE_TOLERANCE; the barycentric coordinates are those of the projection).
         mass: total mass n ω the particles represent (∫ρ0 for a sample of ρ0).
 
     Raises:
@@ -250,7 +283,8 @@ def place_particles(nodes: NodalMesh, positions: np.ndarray, mass: float = 1.0) 
     mesh = nodes.mesh
     cells = _owned_cells(nodes)
     n_cells = len(cells.original)
-    tree = dolfinx.geometry.bb_tree(mesh, d, entities=np.arange(n_cells, dtype=np.int32))
+    tdim = mesh.topology.dim
+    tree = dolfinx.geometry.bb_tree(mesh, tdim, entities=np.arange(n_cells, dtype=np.int32))
     points = np.zeros((n, 3))
     points[:, :d] = positions
     hits = dolfinx.geometry.compute_colliding_cells(
@@ -272,7 +306,8 @@ def place_particles(nodes: NodalMesh, positions: np.ndarray, mass: float = 1.0) 
     comm.Allreduce(best, winner, op=MPI.MIN)
     outside = int(np.count_nonzero(winner == big))
     if outside:
-        raise ParameterError(f"positions: {outside} of {n} points lie outside the mesh")
+        where = f" (farther than {SURFACE_TOLERANCE:g} from its cells)" if tdim < d else ""
+        raise ParameterError(f"positions: {outside} of {n} points lie outside the mesh{where}")
     gid = np.nonzero((best == winner) & (best_cell >= 0))[0].astype(np.int64)
     cell = best_cell[gid].astype(np.int32)
     bary = _barycentric(cells.vertices[cell], positions[gid])
@@ -281,11 +316,20 @@ def place_particles(nodes: NodalMesh, positions: np.ndarray, mass: float = 1.0) 
 
 
 def _barycentric(vertices: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """λ with x = Σ λ_k X_k, Σ λ_k = 1, for simplices `vertices` (m, d + 1, d)."""
-    edges = np.transpose(vertices[:, 1:, :] - vertices[:, :1, :], (0, 2, 1))
+    """λ with x = Σ λ_k X_k, Σ λ_k = 1, for simplices `vertices` (m, d + 1, D).
+
+    For d < D (a triangle in 3D) x is first projected onto the cell's plane: the tail
+    t = (λ_1, …, λ_d) solves the normal equations G t = E (x − X_0), G = E Eᵀ.
+    """
     if len(x) == 0:
         return np.zeros((0, vertices.shape[1]))
-    tail = np.linalg.solve(edges, (x - vertices[:, 0, :])[:, :, None])[:, :, 0]
+    edges = vertices[:, 1:, :] - vertices[:, :1, :]  # E, (m, d, D)
+    offset = x - vertices[:, 0, :]
+    if edges.shape[1] == edges.shape[2]:
+        tail = np.linalg.solve(np.transpose(edges, (0, 2, 1)), offset[:, :, None])[:, :, 0]
+    else:
+        rhs = np.stack([_row_sum(edges[:, k, :] * offset) for k in range(edges.shape[1])], 1)
+        tail = np.linalg.solve(_gram(edges), rhs[:, :, None])[:, :, 0]
     return np.column_stack([1.0 - tail.sum(axis=1), tail])
 
 
@@ -423,7 +467,8 @@ def default_radius(
 
 
 def radius_for(nodes: NodalMesh, rho0: np.ndarray, n: int, neighbours: float = 30.0) -> float:
-    """`default_radius` with ∫ρ0 and the mean of ρ0 over {ρ0 > 0} taken from the mesh."""
+    """`default_radius` with ∫ρ0 and the mean of ρ0 over {ρ0 > 0} taken from the mesh, in the
+    mesh's own dimension (d = 2 and surface areas on a surface in space)."""
     total = nodes.integrate(rho0)
     support = nodes.integrate((np.asarray(rho0) > 0).astype(float))
-    return default_radius(n, nodes.dim, total / support, total, neighbours)
+    return default_radius(n, nodes.tdim, total / support, total, neighbours)

@@ -7,14 +7,26 @@ A backend approximates the reference quadrature of docs/discretisation.md,
 for points x_j with weights w_j (lumped masses for mesh nodes, (∫ρ0)/n for network particles).
 Under MPI each rank passes its own (owned, no ghosts) points, weights and values, and receives its
 own rows of K u.
+
+Every backend is built as `Backend(points, weights, kernel, comm, tol, ...)`:
+
+    points   owned points, shape (n_local, d), d = kernel.dim (or more: chordal distances)
+    weights  owned quadrature weights, shape (n_local,)
+    kernel   a radial kernel (`fem_fhn.kernels.Kernel`)
+    comm     the communicator over which the points are distributed
+    tol      relative accuracy in the measure ‖K̃u − Ku‖∞ ≤ tol · max_i Σ_j |Ψ_ij| w_j |u_j|
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 from mpi4py import MPI
+
+from fem_fhn.params import ParameterError
 
 
 @runtime_checkable
@@ -32,3 +44,13 @@ class NonlocalOperator(Protocol):
     def info(self) -> dict:
         """Build time, memory and method-specific facts, for logs and summary.json."""
         ...
+
+
+def check_tol(tol, below_one: bool = False) -> float:
+    """tol as a float: a finite number > 0 (and < 1 with `below_one`), else ParameterError."""
+    ok = isinstance(tol, numbers.Real) and not isinstance(tol, bool) and math.isfinite(tol)
+    ok = ok and tol > 0 and (tol < 1 or not below_one)
+    if not ok:
+        allowed = "a number in (0, 1)" if below_one else "a number > 0"
+        raise ParameterError(f"tol = {tol!r} is not allowed: {allowed}")
+    return float(tol)

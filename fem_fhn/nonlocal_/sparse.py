@@ -26,14 +26,16 @@ import time
 
 import numpy as np
 from mpi4py import MPI
+from numba import njit
 from scipy import sparse
 from scipy.spatial import cKDTree
 
 from fem_fhn.parallel import gather_rows, row_counts
 from fem_fhn.params import ParameterError
 
-#: pairs found per neighbour-search chunk (each pair holds 24 bytes while building: ~100 MB)
-_PAIRS_PER_CHUNK = 4_000_000
+#: pairs found per neighbour-search chunk (each pair holds 24 bytes while building, and the
+#: kernel evaluation some ten temporaries of 8: ~100 MB)
+_PAIRS_PER_CHUNK = 1_000_000
 
 #: relative widening of the search radius, so that pairs at exactly r = R reach the kernel
 #: (which decides itself whether Ψ(R) is zero, e.g. the indicator includes r = R)
@@ -71,6 +73,9 @@ class SparseOperator:
         kernel: radial kernel with a finite `support` (Ψ(r) = 0 for r > support).
         comm: communicator over which the points are distributed.
         tol: ignored (the method is exact up to round-off).
+        single: store the values in single precision (products and sums stay in double): each
+            row then errs by at most 2^−24 Σ_j |A_ij| |u_j|, and the block takes 8 instead of 12
+            bytes per entry.
 
     Raises:
         ParameterError: if the kernel's support is unbounded.
@@ -79,7 +84,13 @@ class SparseOperator:
     method = "sparse"
 
     def __init__(
-        self, points: np.ndarray, weights: np.ndarray, kernel, comm: MPI.Comm, tol: float = 1e-8
+        self,
+        points: np.ndarray,
+        weights: np.ndarray,
+        kernel,
+        comm: MPI.Comm,
+        tol: float = 1e-8,
+        single: bool = False,
     ):
         support = float(getattr(kernel, "support", math.inf))
         if not (math.isfinite(support) and support > 0):
@@ -100,6 +111,7 @@ class SparseOperator:
         self.n_global = int(self.counts.sum())
         all_points = gather_rows(comm, points, self.counts)
         all_weights = gather_rows(comm, np.asarray(weights, dtype=float), self.counts)
+        self.single = bool(single)
         self.matrix = self._assemble(points, all_points, all_weights)
         self.build_time = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
 
@@ -131,7 +143,7 @@ class SparseOperator:
             )
             del pairs, cols, values
             block.eliminate_zeros()
-            data.append(block.data)
+            data.append(block.data.astype(np.float32) if self.single else block.data)
             indices.append(block.indices.astype(index, copy=False))
             row_nnz.append(np.diff(block.indptr))
             per_row = max(1.0, block.nnz / n_rows)
@@ -139,10 +151,18 @@ class SparseOperator:
         nnz = sum(len(d) for d in data)
         indptr = np.zeros(self.n_local + 1, dtype=np.int32 if nnz < 2**31 - 1 else np.int64)
         np.cumsum(np.concatenate(row_nnz), out=indptr[1:])
-        matrix = sparse.csr_array(
-            (np.concatenate(data), np.concatenate(indices), indptr), shape=shape
-        )
-        return matrix
+        # the chunks are moved into the final arrays one by one (peak: the matrix plus one chunk)
+        values = np.empty(nnz, dtype=np.float32 if self.single else float)
+        columns = np.empty(nnz, dtype=index)
+        start = 0
+        data.reverse(), indices.reverse()
+        while data:
+            chunk_values, chunk_columns = data.pop(), indices.pop()
+            values[start : start + len(chunk_values)] = chunk_values
+            columns[start : start + len(chunk_values)] = chunk_columns
+            start += len(chunk_values)
+            del chunk_values, chunk_columns
+        return sparse.csr_array((values, columns, indptr), shape=shape)
 
     def apply(self, u: np.ndarray) -> np.ndarray:
         """(K u)_i = Σ_{|x_i − x_j| ≤ R} Ψ(|x_i − x_j|) w_j u_j for the owned rows.
@@ -150,7 +170,18 @@ class SparseOperator:
         Args:
             u: owned values, shape (n_local,) or (n_local, m), float64 or complex128.
         """
-        return self.matrix @ gather_rows(self.comm, u, self.counts)
+        u_all = gather_rows(self.comm, u, self.counts)
+        if not self.single:
+            return self.matrix @ u_all
+        m = self.matrix
+        if u_all.ndim == 1:
+            out = np.zeros(self.n_local, dtype=u_all.dtype)
+            _csr_vector(m.indptr, m.indices, m.data, np.ascontiguousarray(u_all), out)
+            return out
+        columns = np.ascontiguousarray(u_all.reshape(u_all.shape[0], -1))
+        out = np.zeros((self.n_local, columns.shape[1]), dtype=columns.dtype)
+        _csr_product(m.indptr, m.indices, m.data, columns, out)
+        return out.reshape((self.n_local, *u_all.shape[1:]))
 
     @property
     def nnz(self) -> int:
@@ -178,3 +209,24 @@ class SparseOperator:
             "nnz_per_row": nnz / max(self.n_global, 1),
             "support": self.support,
         }
+
+
+@njit(cache=True)
+def _csr_product(indptr, indices, data, x, out) -> None:
+    """out += A x for a CSR block A (single-precision values) and columns x (n, m), in x's type."""
+    for i in range(indptr.size - 1):
+        for k in range(indptr[i], indptr[i + 1]):
+            a = np.float64(data[k])
+            j = indices[k]
+            for c in range(x.shape[1]):
+                out[i, c] += a * x[j, c]
+
+
+@njit(cache=True)
+def _csr_vector(indptr, indices, data, x, out) -> None:
+    """out = A x for one column x (the common case of `_csr_product`)."""
+    for i in range(indptr.size - 1):
+        total = out[i]
+        for k in range(indptr[i], indptr[i + 1]):
+            total += np.float64(data[k]) * x[indices[k]]
+        out[i] = total
