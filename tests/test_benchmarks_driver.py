@@ -145,9 +145,11 @@ def test_write_json_with_machine_info(tmp_path, capsys):
 
 
 def test_one_thread_sets_what_the_caller_left_unset(monkeypatch):
-    for name in driver.THREAD_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    # a private copy of the environment: numba re-reads NUMBA_NUM_THREADS when it compiles later
+    # in this process, and refuses a value other than the one its threads started with
+    private = {k: v for k, v in os.environ.items() if k not in driver.THREAD_VARIABLES}
+    monkeypatch.setattr(os, "environ", private)
+    os.environ["OMP_NUM_THREADS"] = "4"
     driver.one_thread()
     assert driver.thread_env() == {
         "NUMBA_NUM_THREADS": "1",
