@@ -42,7 +42,7 @@ NUMEXPR_NUM_THREADS=1), the codes one after the other in one run:
 - agreement of the two couplings: the row sums Σ_j exp(−d_ij² / (2σ²)) over 0 < d_ij ≤ 40 mm
   from TVB's exact geodesics and fem_fhn's fast marching (max and median relative difference).
 
-Targets (the issue's): set-up ≤ 0.1× TVB's; time per step ≤ 1.0× TVB's on one rank, and ≤ 0.6×
+Targets: set-up ≤ 0.1× TVB's; time per step ≤ 1.0× TVB's on one rank, and ≤ 0.6×
 with the best fem_fhn configuration measured here (1 or 2 ranks, single or double precision;
 single stays within 1e-6 of the double-precision geodesic sum, see above). Ratios of wall times; the
 CPU-time ratio, which a loaded machine inflates less, is given beside each.

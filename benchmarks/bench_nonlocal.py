@@ -7,7 +7,7 @@ to 10^6), requested tolerance tol = 1e-6, one thread per process, each case in i
 - build time of ``make_operator(points, masses, kernel, method=M, tol=tol)``;
 - apply time: median of ``--repeat`` applies after one warm-up;
 - error on sampled rows: max over 64 random rows i of |(K̃u)_i − (Ku)_i| divided by
-  tol · max_i Σ_j |Ψ_ij| w_j |u_j| (the issue's error measure; ≤ 1 passes), with (Ku)_i summed
+  tol · max_i Σ_j |Ψ_ij| w_j |u_j| (the package's error measure; ≤ 1 passes), with (Ku)_i summed
   directly over all j;
 - peak memory of the process (MB).
 
@@ -106,7 +106,7 @@ def slope(points: list[tuple[int, float]]) -> float | None:
 
 
 def targets(results: list[dict]) -> dict:
-    """Pass/fail of the issue's targets from the measured cases."""
+    """Pass/fail of the benchmark's targets from the measured cases."""
     by = {(r["case"], r["n"]): r for r in results if "apply_s" in r}
 
     def near(case, n):
