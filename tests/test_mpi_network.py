@@ -101,14 +101,21 @@ def noisy_run(comm, out_dir=None):
         particles, FHNParameters(), PSI, eps=0.05, radius=radius_for(nodes, rho0, 600)
     )
     y0 = initial_state(particles, "sin(3*x)", 0.1, spread=(0.1, 0.05), seed=4)
+    y = advance_noisy(particles, model, y0, out_dir)
+    fields = model.fields_of(y)
+    return by_id(particles, y.T), to_global_order(comm, nodes.global_index, fields["V"])
+
+
+def advance_noisy(particles, model, y0, out_dir=None):
+    """y at t = 1 from y0 by noisy ARS(2,2,2) (σ = 0.1, Δt = 0.05; the particle files of the last
+    state in `out_dir` if given)."""
     integrator = make_integrator("imex-ars222", 0.05, noise=0.1, seed=7)
     _, y, _ = integrator.advance(model, 0.0, y0, 1.0)
     if out_dir is not None:
         writer = ParticleWriter(particles, out_dir)
         writer(1.0, y, 20)
         writer.close()
-    fields = model.fields_of(y)
-    return by_id(particles, y.T), to_global_order(comm, nodes.global_index, fields["V"])
+    return y
 
 
 def test_noisy_imex_run_does_not_depend_on_the_ranks(tmp_path_factory):

@@ -10,12 +10,12 @@ import meshio
 import numpy as np
 import pytest
 from mpi4py import MPI
+from test_mpi_network import advance_noisy
 
 from fem_fhn import kernels
 from fem_fhn.mesh import NodalMesh
 from fem_fhn.network import (
     NetworkFHN,
-    ParticleWriter,
     initial_state,
     radius_for,
     sample_particles,
@@ -24,7 +24,6 @@ from fem_fhn.parallel import to_global_order
 from fem_fhn.params import FHNParameters
 from fem_fhn.studies import compare
 from fem_fhn.surface import icosphere, surface_mesh
-from fem_fhn.timestepping import make_integrator
 
 pytestmark = pytest.mark.mpi
 COMM = MPI.COMM_WORLD
@@ -42,12 +41,7 @@ def run(comm, out_dir=None):
     radius = radius_for(nodes, rho0, 1500)
     model = NetworkFHN.from_particles(particles, FHNParameters(), PSI, eps=0.05, radius=radius)
     y0 = initial_state(particles, "tanh(3*z)", 0.1, spread=(0.1, 0.05), seed=4)
-    integrator = make_integrator("imex-ars222", 0.05, noise=0.1, seed=7)
-    _, y, _ = integrator.advance(model, 0.0, y0, 1.0)
-    if out_dir is not None:
-        writer = ParticleWriter(particles, out_dir)
-        writer(1.0, y, 20)
-        writer.close()
+    y = advance_noisy(particles, model, y0, out_dir)
     fields = model.fields_of(y)
 
     def by_id(values):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 from scipy.stats import chi2
+from test_network import moment_distances
 
 from fem_fhn import kernels
 from fem_fhn._fenics import dolfinx
@@ -19,8 +20,6 @@ from fem_fhn.mesh import NodalMesh
 from fem_fhn.network import (
     NetworkFHN,
     ParticleMoments,
-    empirical_distance,
-    initial_state,
     place_particles,
     radius_for,
     sample_particles,
@@ -177,16 +176,6 @@ def test_network_coupling_conserves_the_weighted_mean_on_the_sphere(nodes):
         fast = NetworkFHN.from_particles(particles, FHNParameters(), psi, method=method, tol=1e-8)
         error = np.abs(fast.long_range(v) - reference).max()
         assert error < 1e-7 * np.abs(reference).max(), (method, error)  # measured 6e-9
-
-
-def moment_distances(nodes, rho0, V0, W0, ns, spread):
-    distances = []
-    for n in ns:
-        particles = sample_particles(nodes, rho0, n, seed=1)
-        y0 = initial_state(particles, V0, W0, spread=spread, seed=2)
-        fields = ParticleMoments(particles).fields(*y0)
-        distances.append(empirical_distance(nodes, fields, nodes.field(V0), nodes.field(W0), rho0))
-    return np.array(distances)
 
 
 def test_moments_on_the_sphere_converge_to_the_mean_field(nodes):
