@@ -208,22 +208,23 @@ def nearest_node(comm: MPI.Comm, coords: np.ndarray, point) -> tuple[int, int, l
 
 
 class Probe:
-    """Observer recording a named field (default V) at the mesh nodes nearest to `points`.
+    """Observer recording named fields (default V) at the mesh nodes nearest to `points`.
 
-    After a run, `times` and `values` (one row per output time, one column per point) hold
-    the same numbers on every rank; `where` holds the nodes' coordinates.
+    After a run, `times` and `values` (one row per output time; columns: for each point, each
+    field) hold the same numbers on every rank; `where` holds the nodes' coordinates.
     """
 
-    def __init__(self, nodes: NodalMesh, points, field: str = "V"):
-        self.comm, self.field = nodes.comm, field
+    def __init__(self, nodes: NodalMesh, points, names=("V",)):
+        self.comm, self.names = nodes.comm, tuple(names)
         found = [nearest_node(self.comm, nodes.coords, p) for p in points]
         self.index = [i for i, _, _ in found]
         self.where = [xyz for _, _, xyz in found]
         self.times, self.values = [], []
 
     def __call__(self, output: Output) -> None:
-        u = output.fields[self.field]
-        local = np.array([u[i] if i >= 0 else 0.0 for i in self.index])
+        local = np.array(
+            [output.fields[name][i] if i >= 0 else 0.0 for i in self.index for name in self.names]
+        )
         self.times.append(output.t)
         self.values.append(self.comm.allreduce(local, MPI.SUM))
 
@@ -245,8 +246,8 @@ class ProbeWriter(Probe):
     point j (its node's coordinates are in `where`)."""
 
     def __init__(self, nodes: NodalMesh, points, names, path: Path):
-        super().__init__(nodes, points)
-        self.names, self.path = tuple(names), Path(path)
+        super().__init__(nodes, points, names)
+        self.path = Path(path)
         self._file = self._writer = None
         if self.comm.rank == 0:
             self._file = open(self.path, "w", newline="")  # noqa: SIM115 (closed by close())
@@ -256,14 +257,10 @@ class ProbeWriter(Probe):
             self._file.flush()
 
     def __call__(self, output: Output) -> None:
-        local = np.array(
-            [output.fields[name][i] if i >= 0 else 0.0 for i in self.index for name in self.names]
-        )
-        values = self.comm.allreduce(local, MPI.SUM)
-        self.times.append(output.t)
-        self.values.append(values)
+        super().__call__(output)
         if self._writer is not None:
-            self._writer.writerow([repr(output.t), output.step, *map(repr, values.tolist())])
+            values = self.values[-1].tolist()
+            self._writer.writerow([repr(output.t), output.step, *map(repr, values)])
             self._file.flush()
 
     def close(self) -> None:
