@@ -157,11 +157,43 @@ class PackedCSR:
             stored = sparse.csr_array(
                 (stored.data[upper], stored.indices[upper], indptr), shape=matrix.shape
             )
-        self.nnz = int(matrix.nnz)
-        pointer = np.int32 if stored.nnz < np.iinfo(np.int32).max else np.int64
-        self.indptr = stored.indptr.astype(pointer)
-        self.indices = stored.indices.astype(index_type(n_columns))
-        self.data = stored.data.astype(DTYPES[precision])
+        self._store(stored.indptr, stored.indices, stored.data, int(matrix.nnz))
+
+    @classmethod
+    def from_stored(
+        cls,
+        shape: tuple[int, int],
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        data: np.ndarray,
+        row_order: np.ndarray,
+        column_order: np.ndarray,
+        diagonal: np.ndarray | None = None,
+        precision: str = "double",
+    ) -> PackedCSR:
+        """A PackedCSR from arrays already in stored form: rows and columns in `row_order` and
+        `column_order`, column indices sorted within each row; with `diagonal` the arrays are the
+        strict upper triangle of a symmetric matrix (one order for rows and columns)."""
+        self = cls.__new__(cls)
+        self.shape = tuple(shape)
+        self.precision = precision
+        self.row_order, self.column_order = np.asarray(row_order), np.asarray(column_order)
+        self.symmetric = diagonal is not None
+        self.diagonal = np.zeros(0 if diagonal is None else len(diagonal), DTYPES[precision])
+        if diagonal is not None:
+            self.diagonal[:] = diagonal
+        upper = len(indices)
+        nnz = 2 * upper + int(np.count_nonzero(self.diagonal)) if self.symmetric else upper
+        self._store(indptr, indices, data, nnz)
+        return self
+
+    def _store(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, nnz: int) -> None:
+        """Keep the stored arrays in their narrowest types (nnz: the whole matrix's entries)."""
+        self.nnz = nnz
+        pointer = np.int32 if len(indices) < np.iinfo(np.int32).max else np.int64
+        self.indptr = indptr.astype(pointer, copy=False)
+        self.indices = indices.astype(index_type(self.shape[1]), copy=False)
+        self.data = data.astype(DTYPES[self.precision], copy=False)
 
     def __matmul__(self, x: np.ndarray) -> np.ndarray:
         """A x in the caller's row and column order, float64."""

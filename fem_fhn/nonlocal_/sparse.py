@@ -4,19 +4,24 @@ For a kernel with Ψ(r) = 0 beyond its support radius R the reference quadrature
 
     (K u)_i = Σ_j Ψ(|x_i − x_j|) w_j u_j
 
-only involves the neighbours |x_i − x_j| ≤ R, so each rank stores the CSR block
+only involves the neighbours |x_i − x_j| ≤ R, so K = S diag(w) with the sparse symmetric matrix
 
-    A_ij = Ψ(|x_i − x_j|) w_j,    i owned (n_local rows),  j = 0 … N − 1 (all points),
+    S_ij = Ψ(|x_i − x_j|),    |x_i − x_j| ≤ R,
 
-and applying K is one Allgatherv of u and one sparse product (K u)_i = Σ_j A_ij u_j. The result
-equals the dense quadrature up to round-off (the diagonal r = 0 is included).
+and applying K is one Allgatherv of u and one sparse product S (w ∘ u). The result equals the
+dense quadrature up to round-off (the diagonal r = 0 is included).
 
-Neighbours are found with `scipy.spatial.cKDTree.sparse_distance_matrix` between a tree of a chunk
-of owned points and a tree of all N points (gathered once); chunks bound the temporary memory.
+Storage (`fem_fhn.nonlocal_.packed.PackedCSR`): rows and columns along the Morton curve of the
+points, column indices in the narrowest unsigned type, values in double or single precision. On
+one rank only the diagonal and the strict upper triangle of S are kept (4–8 bytes per pair of
+neighbours for the value and 2–4 for its column); on several ranks each rank keeps its own rows
+against all N columns. Neighbours are found on a cell grid straight into the stored pattern
+(`fem_fhn.nonlocal_.neighbours`), so the build holds no more than the matrix and one chunk of
+kernel evaluations.
 
 Cost: with a fixed support radius the number of neighbours per row grows like N·|B_R|/|Ω|, so
-the number of stored entries (and the memory, about 12 bytes per entry) grows like N²; the method
-pays off when N·|B_R|/|Ω| ≪ N, i.e. when the support is small compared with the domain.
+the number of stored entries grows like N²; the method pays off when N·|B_R|/|Ω| ≪ N, i.e. when
+the support is small compared with the domain.
 """
 
 from __future__ import annotations
@@ -28,13 +33,14 @@ import numpy as np
 from mpi4py import MPI
 from numba import njit
 from scipy import sparse
-from scipy.spatial import cKDTree
 
+from fem_fhn.nonlocal_.neighbours import within
+from fem_fhn.nonlocal_.packed import DTYPES, PackedCSR, curve_order
 from fem_fhn.parallel import gather_rows, row_counts
 from fem_fhn.params import ParameterError
 
-#: pairs found per neighbour-search chunk (each pair holds 24 bytes while building, and the
-#: kernel evaluation some ten temporaries of 8: ~100 MB)
+#: pairs evaluated per chunk of rows (the kernel evaluation holds some ten temporaries of 8 bytes
+#: per pair: ~100 MB)
 _PAIRS_PER_CHUNK = 1_000_000
 
 #: relative widening of the search radius, so that pairs at exactly r = R reach the kernel
@@ -65,7 +71,14 @@ def kernel_name(kernel) -> str:
 
 
 class SparseOperator:
-    """K u with the kernel values of the neighbours within the support stored as a CSR block.
+    """K u with the kernel values of the neighbours within the support stored as a sparse matrix.
+
+    K = S diag(w) with S_ij = Ψ(|x_i − x_j|) over the pairs within the support: S is stored
+    (`PackedCSR`: rows and columns along the Morton curve of the points, narrow column indices)
+    and applied to w ∘ u. On one rank S is symmetric and only its diagonal and strict upper
+    triangle are stored (each value read once, used twice); on several ranks each rank stores its
+    own rows against all columns, and every row sums its entries in the same order on any number
+    of ranks.
 
     Args:
         points: owned points, shape (n_local, d).
@@ -74,8 +87,7 @@ class SparseOperator:
         comm: communicator over which the points are distributed.
         tol: ignored (the method is exact up to round-off).
         single: store the values in single precision (products and sums stay in double): each
-            row then errs by at most 2^−24 Σ_j |A_ij| |u_j|, and the block takes 8 instead of 12
-            bytes per entry.
+            row then errs by at most 2^−24 Σ_j |Ψ_ij| w_j |u_j|.
 
     Raises:
         ParameterError: if the kernel's support is unbounded.
@@ -110,59 +122,41 @@ class SparseOperator:
         self.counts = row_counts(comm, self.n_local)
         self.n_global = int(self.counts.sum())
         all_points = gather_rows(comm, points, self.counts)
-        all_weights = gather_rows(comm, np.asarray(weights, dtype=float), self.counts)
+        self.all_weights = gather_rows(comm, np.asarray(weights, dtype=float), self.counts)
         self.single = bool(single)
-        self.matrix = self._assemble(points, all_points, all_weights)
+        self.matrix = self._assemble(points, all_points)
         self.build_time = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
 
-    def _assemble(
-        self, points: np.ndarray, all_points: np.ndarray, all_weights: np.ndarray
-    ) -> sparse.csr_array:
-        """CSR block A_ij = Ψ(r_ij) w_j over the pairs r_ij ≤ support, chunk by chunk of rows."""
-        shape = (self.n_local, self.n_global)
-        if self.n_local == 0 or self.n_global == 0:
-            return sparse.csr_array(shape)
+    def _assemble(self, points: np.ndarray, all_points: np.ndarray) -> PackedCSR:
+        """S_ij = Ψ(r_ij) over the pairs r_ij ≤ support, found by `neighbours.within` on the
+        points in Morton order and evaluated chunk by chunk of rows."""
+        offset = int(self.counts[: self.comm.rank].sum())
+        columns = curve_order(all_points, np.arange(self.n_global))
+        rows = curve_order(points, offset + np.arange(self.n_local))
+        symmetric = self.comm.size == 1
+        row_points, column_points = points[rows], all_points[columns]
         radius = self.support * (1.0 + _RADIUS_SLACK)
-        tree = cKDTree(all_points)
-        # first guess of the neighbours per row: uniform density over the bounding box
-        extent = np.maximum(np.ptp(all_points, axis=0), radius)
-        dim = points.shape[1]
-        ball = math.pi ** (dim / 2) / math.gamma(dim / 2 + 1) * radius**dim
-        per_row = max(1.0, self.n_global * min(1.0, ball / float(np.prod(extent))))
-        index = np.int32 if self.n_global < np.iinfo(np.int32).max else np.int64
-        data, indices, row_nnz = [], [], []
-        i0 = 0
-        while i0 < self.n_local:
-            n_rows = int(min(self.n_local - i0, max(1, _PAIRS_PER_CHUNK // per_row)))
-            chunk = cKDTree(points[i0 : i0 + n_rows])
-            pairs = chunk.sparse_distance_matrix(tree, radius, output_type="ndarray")
-            cols = pairs["j"].astype(index)
-            values = np.asarray(self.kernel(pairs["v"]), dtype=float) * all_weights[cols]
-            block = sparse.csr_array(
-                (values, (pairs["i"].astype(index), cols)), shape=(n_rows, self.n_global)
-            )
-            del pairs, cols, values
-            block.eliminate_zeros()
-            data.append(block.data.astype(np.float32) if self.single else block.data)
-            indices.append(block.indices.astype(index, copy=False))
-            row_nnz.append(np.diff(block.indptr))
-            per_row = max(1.0, block.nnz / n_rows)
-            i0 += n_rows
-        nnz = sum(len(d) for d in data)
-        indptr = np.zeros(self.n_local + 1, dtype=np.int32 if nnz < 2**31 - 1 else np.int64)
-        np.cumsum(np.concatenate(row_nnz), out=indptr[1:])
-        # the chunks are moved into the final arrays one by one (peak: the matrix plus one chunk)
-        values = np.empty(nnz, dtype=np.float32 if self.single else float)
-        columns = np.empty(nnz, dtype=index)
-        start = 0
-        data.reverse(), indices.reverse()
-        while data:
-            chunk_values, chunk_columns = data.pop(), indices.pop()
-            values[start : start + len(chunk_values)] = chunk_values
-            columns[start : start + len(chunk_values)] = chunk_columns
-            start += len(chunk_values)
-            del chunk_values, chunk_columns
-        return sparse.csr_array((values, columns, indptr), shape=shape)
+        ids = np.arange(self.n_local) if symmetric else None
+        indptr, indices = within(row_points, column_points, radius, row_ids=ids, upper=symmetric)
+        precision = "single" if self.single else "double"
+        values = np.empty(len(indices), dtype=DTYPES[precision])
+        per_row = max(1, len(indices) // max(self.n_local, 1))
+        rows_per_chunk = max(1, _PAIRS_PER_CHUNK // per_row)
+        for i0 in range(0, self.n_local, rows_per_chunk):
+            i1 = min(i0 + rows_per_chunk, self.n_local)
+            k0, k1 = indptr[i0], indptr[i1]
+            row = np.repeat(np.arange(i0, i1), np.diff(indptr[i0 : i1 + 1]))
+            r = np.linalg.norm(row_points[row] - column_points[indices[k0:k1]], axis=1)
+            values[k0:k1] = np.asarray(self.kernel(r), dtype=float)
+        keep = _drop_zeros(indptr, indices, values)
+        indices, values = indices[:keep], values[:keep]
+        diagonal = None
+        if symmetric:
+            diagonal = np.full(self.n_local, float(np.asarray(self.kernel(np.zeros(1)))[0]))
+        shape = (self.n_local, self.n_global)
+        return PackedCSR.from_stored(
+            shape, indptr, indices, values, rows, columns, diagonal, precision
+        )
 
     def apply(self, u: np.ndarray) -> np.ndarray:
         """(K u)_i = Σ_{|x_i − x_j| ≤ R} Ψ(|x_i − x_j|) w_j u_j for the owned rows.
@@ -171,33 +165,34 @@ class SparseOperator:
             u: owned values, shape (n_local,) or (n_local, m), float64 or complex128.
         """
         u_all = gather_rows(self.comm, u, self.counts)
-        if not self.single:
-            return self.matrix @ u_all
-        m = self.matrix
-        if u_all.ndim == 1:
-            out = np.zeros(self.n_local, dtype=u_all.dtype)
-            _csr_vector(m.indptr, m.indices, m.data, np.ascontiguousarray(u_all), out)
-            return out
-        columns = np.ascontiguousarray(u_all.reshape(u_all.shape[0], -1))
-        out = np.zeros((self.n_local, columns.shape[1]), dtype=columns.dtype)
-        _csr_product(m.indptr, m.indices, m.data, columns, out)
+        columns = u_all.reshape(u_all.shape[0], -1)
+        out = np.empty((self.n_local, columns.shape[1]), dtype=u_all.dtype)
+        for c in range(columns.shape[1]):
+            x = columns[:, c] * self.all_weights
+            if np.iscomplexobj(x):
+                out[:, c] = self.matrix @ x.real + 1j * (self.matrix @ x.imag)
+            else:
+                out[:, c] = self.matrix @ x
         return out.reshape((self.n_local, *u_all.shape[1:]))
+
+    def tocsr(self) -> sparse.csr_array:
+        """K = S diag(w) of the owned rows, as stored (single-precision values rounded)."""
+        return sparse.csr_array(self.matrix.tocsr() @ sparse.diags_array(self.all_weights))
 
     @property
     def nnz(self) -> int:
-        """Stored entries on this rank."""
+        """Entries of this rank's rows (each of a symmetric pair counted)."""
         return int(self.matrix.nnz)
 
     def memory_bytes(self) -> int:
-        """Bytes of this rank's CSR block (values, column indices, row pointers)."""
-        m = self.matrix
-        return int(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes)
+        """Bytes of this rank's stored matrix (values, indices, pointers, orders) and weights."""
+        return int(self.matrix.nbytes + self.all_weights.nbytes)
 
     def info(self) -> dict:
-        """Build time, memory and the number of stored entries (collective: call on every rank).
+        """Build time, memory and the number of entries (collective: call on every rank).
 
         Keys: method, n_global, build_time_s, memory_bytes_per_rank_max, nnz (all ranks),
-        nnz_per_row (mean), support.
+        nnz_per_row (mean), support, symmetric (stored once).
         """
         nnz = int(self.comm.allreduce(self.nnz, op=MPI.SUM))
         return {
@@ -208,25 +203,22 @@ class SparseOperator:
             "nnz": nnz,
             "nnz_per_row": nnz / max(self.n_global, 1),
             "support": self.support,
+            "symmetric": bool(self.matrix.symmetric),
         }
 
 
 @njit(cache=True)
-def _csr_product(indptr, indices, data, x, out) -> None:
-    """out += A x for a CSR block A (single-precision values) and columns x (n, m), in x's type."""
+def _drop_zeros(indptr, indices, values):  # pragma: no cover - compiled
+    """Remove the zero values in place (rows keep their order); returns the entries kept."""
+    k = 0
     for i in range(indptr.size - 1):
-        for k in range(indptr[i], indptr[i + 1]):
-            a = np.float64(data[k])
-            j = indices[k]
-            for c in range(x.shape[1]):
-                out[i, c] += a * x[j, c]
-
-
-@njit(cache=True)
-def _csr_vector(indptr, indices, data, x, out) -> None:
-    """out = A x for one column x (the common case of `_csr_product`)."""
-    for i in range(indptr.size - 1):
-        total = out[i]
-        for k in range(indptr[i], indptr[i + 1]):
-            total += np.float64(data[k]) * x[indices[k]]
-        out[i] = total
+        begin = indptr[i]
+        end = indptr[i + 1]
+        indptr[i] = k
+        for m in range(begin, end):
+            if values[m] != 0.0:
+                values[k] = values[m]
+                indices[k] = indices[m]
+                k += 1
+    indptr[indptr.size - 1] = k
+    return k
