@@ -25,7 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fem_fhn.connectome.coupling import ConnectomeCoupling, RegionMeans, check_scheme
+from fem_fhn.connectome.coupling import (
+    ConnectomeCoupling,
+    RegionMeans,
+    check_scheme,
+    coupling_rate,
+)
 from fem_fhn.connectome.data import (
     Connectome,
     SensorProjection,
@@ -75,6 +80,15 @@ def load(config) -> Connectome:
         return read_tvb_zip(config.path(c.zip), "connectome.zip", c.zip)
     lengths = config.path(c.tract_lengths) if c.tract_lengths else None
     return read_connectome(config.path(c.weights), lengths)
+
+
+def max_rate(config) -> float:
+    """The coupling's rate for explicit steps, 2 |G| max_k Σ_l |W_kl| (`coupling_rate`), of the
+    [connectome] table (0 without one): what time.dt = "auto" counts before the coupling is
+    built (its delays need the step)."""
+    if config.connectome is None:
+        return 0.0
+    return coupling_rate(load(config).weights, config.connectome.G)
 
 
 def load_labels(config, n_regions: int) -> np.ndarray:
