@@ -4,7 +4,8 @@
     zip = "connectivity_76.zip"          # a TVB connectivity zip, or:
     weights = "W.npy"                    # .npy/.csv/.txt matrices (n_regions x n_regions)
     tract_lengths = "L.npy"              # optional with weights (none: no delays)
-    labels = "regionMapping_16k_76.txt"  # region index per mesh vertex (input node order)
+    labels = "regionMapping_16k_76.txt"  # region index per mesh vertex (input node order),
+                                         # or lh.aparc.annot / *.label.gii (matched by name)
     speed = 3.0                          # conduction speed (mesh length unit per time unit)
     G = 0.1                              # global coupling strength
     projection = "projection_eeg_65_surface_16k.npy"   # optional sensors x vertices (.npy/.mat)
@@ -34,8 +35,8 @@ from fem_fhn.connectome.coupling import (
 from fem_fhn.connectome.data import (
     Connectome,
     SensorProjection,
-    check_labels,
     read_connectome,
+    read_labels,
     read_projection,
     read_sensor_names,
     read_tvb_zip,
@@ -91,13 +92,14 @@ def max_rate(config) -> float:
     return coupling_rate(load(config).weights, config.connectome.G)
 
 
-def load_labels(config, n_regions: int) -> np.ndarray:
-    """Region index per vertex in input node order."""
-    from fem_fhn.mesh import load_numbers
-
+def load_labels(config, connectome: Connectome) -> np.ndarray:
+    """Region index per vertex in input node order (a parcellation's labels matched to the
+    connectome's region names when it has them, see `fem_fhn.connectome.data`)."""
     c = config.connectome
-    values = load_numbers(config.path(c.labels), "connectome.labels", c.labels)
-    return check_labels(values, n_regions)
+    names = connectome.names if connectome.has_names else None
+    return read_labels(
+        config.path(c.labels), connectome.n_regions, "connectome.labels", names, c.labels
+    )
 
 
 def input_files(config) -> dict[str, Path]:
@@ -133,7 +135,7 @@ def check(config) -> None:
         )
     check_scheme(config.time.scheme)
     connectome = load(config)
-    load_labels(config, connectome.n_regions)
+    load_labels(config, connectome)
     if c.projection:
         sensor_names(config, read_projection(config.path(c.projection)))
 
@@ -160,7 +162,7 @@ def build(config, nodes, rho0: np.ndarray, dt: float) -> ConnectomeCoupling:
     """
     c = config.connectome
     connectome = load(config)
-    labels = load_labels(config, connectome.n_regions)
+    labels = load_labels(config, connectome)
     if labels.size != nodes.n_global:
         raise refuse(
             "connectome.labels",
