@@ -47,17 +47,24 @@ from fem_fhn.params import require
 
 @dataclass(frozen=True)
 class ConnectomeConfig:
-    """The [connectome] table (see the module docstring)."""
+    """Region coupling G Σ_l W_kl (V̄_l(t − d_kl) − V̄_k(t)) of the nonlocal model, d_kl = L_kl /
+    speed rounded to whole steps (fixed-step schemes only); time.dt = "auto" counts its rate
+    2 |G| max_k Σ_l |W_kl|. Region labels from a parcellation (.annot, .label.gii) are matched
+    to the connectome's region names (a zip with centres.txt), else taken in the order of the
+    file's label table; unlabelled vertices are refused.
 
-    zip: str = ""
-    weights: str = ""
-    tract_lengths: str = ""
-    labels: str = ""
-    speed: float = math.inf
-    G: float = 1.0
-    projection: str = ""
-    sensors: str = ""
-    regions_csv: bool = True
+    See the module docstring for an example table.
+    """
+
+    zip: str = ""  # a TVB connectivity zip (weights.txt, tract_lengths.txt, centres.txt)
+    weights: str = ""  # W (n x n), .npy/.csv/.txt, instead of zip
+    tract_lengths: str = ""  # L (n x n) with weights (none: no delays)
+    labels: str = ""  # region per vertex: .npy/.txt/.csv integers, or .annot / .label.gii
+    speed: float = math.inf  # conduction speed, mesh length unit per time unit (inf: no delays)
+    G: float = 1.0  # global coupling strength
+    projection: str = ""  # sensors x vertices matrix (.npy/.mat) for sensors.csv
+    sensors: str = ""  # sensor names, one line "name x y z" per projection row
+    regions_csv: bool = True  # write regions.csv and regions.png
 
     def __post_init__(self):
         one = "either zip (a TVB connectivity zip) or weights (with optional tract_lengths)"
