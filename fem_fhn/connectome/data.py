@@ -223,14 +223,15 @@ def read_labels(
 
 
 def read_parcellation(path: Path, key: str, shown) -> tuple[np.ndarray, list[str]]:
-    """Entry of the label table per vertex (−1: in no entry) and the table's names, in order.
+    """Entry of the label table per vertex and the table's names, in order; a file with a vertex
+    in no entry (unlabelled: nibabel's −1 of a FreeSurfer annotation) is refused.
 
     A FreeSurfer annotation stores a packed colour per vertex and a colour table (nibabel's
     `read_annot` with orig_ids=True); a GIfTI label file a key per vertex and a label table.
     """
-    import nibabel
-
     try:
+        import nibabel  # the `brain` extra (a missing nibabel is refused like a bad file)
+
         if path.suffix == ".annot":
             values, ctab, raw = nibabel.freesurfer.read_annot(str(path), orig_ids=True)
             codes = ctab[:, -1]
@@ -244,7 +245,7 @@ def read_parcellation(path: Path, key: str, shown) -> tuple[np.ndarray, list[str
             labels = image.labeltable.labels
             codes = np.array([label.key for label in labels], dtype=np.int64)
             table_names = [str(label.label) for label in labels]
-    except Exception as err:  # nibabel raises plain Exception for a missing colour table
+    except Exception as err:  # nibabel raises a plain Exception for a missing colour table
         reason = " ".join(str(err).split())[:120]
         raise refuse(key, shown, f"the file cannot be read ({reason})", LABEL_FILES) from None
     entry = {}  # value -> its first entry in the table
@@ -255,8 +256,8 @@ def read_parcellation(path: Path, key: str, shown) -> tuple[np.ndarray, list[str
     unlabelled = int(np.count_nonzero(table < 0))
     if unlabelled:
         why = (
-            f"{unlabelled} of {table.size} vertices are unlabelled (their value is in no entry "
-            "of the file's label table)"
+            f"{unlabelled} of {table.size} vertices are unlabelled (-1: their value is in no "
+            "entry of the file's label table)"
         )
         raise refuse(key, shown, why, "a label of the table on every vertex")
     return table, table_names
