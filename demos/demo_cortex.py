@@ -172,11 +172,10 @@ def seed_distance(vertices: np.ndarray, triangles: np.ndarray, seeds: np.ndarray
 
 
 if CI:
-    here = Path(__file__).resolve().parents[1] / "meshes" / "sphere_brain"
-    brain = Brain(
-        surface=here / "cortex.zip",
-        labels=here / "region_mapping.txt",
-        connectivity=here / "connectivity.zip",
+    brain = Brain(  # the bundled files, from a checkout or an installed wheel alike
+        surface=meshes.sphere_brain_path("cortex.zip"),
+        labels=meshes.sphere_brain_path("region_mapping.txt"),
+        connectivity=meshes.sphere_brain_path("connectivity.zip"),
         projection=out / "projection.npy",
     )
 else:

@@ -125,7 +125,7 @@ class StimulusConfig:
 @dataclass(frozen=True)
 class TimeConfig:
     t_end: float = 10.0
-    dt: float | str = 0.05  # "auto": 0.9 × the model's stability limit
+    dt: float | str = 0.05  # "auto": 0.9 × the model's stability limit, [connectome] included
     scheme: str = "auto"  # "auto": the model's default (fem_fhn.registry)
     n_outputs: int = 20
     rtol: float = 1e-6

@@ -83,12 +83,16 @@ def nodal_operator(config: RunConfig, nodes: NodalMesh, kernel):
 
 def build_nonlocal(config: RunConfig, nodes: NodalMesh, rho0: np.ndarray, kernel) -> Setup:
     """The macroscopic nonlocal FHN system on the mesh nodes, in the form of [solver] form."""
+    from fem_fhn.connectome.config import max_rate
+
     kind = MODELS_BUILTIN["nonlocal"]
     op = nodal_operator(config, nodes, kernel)
     model = MODEL_FORMS[config.solver.form](
         NonlocalLaplacian(op, rho0), config.model, stimulus_of(config, nodes.coords)
     )
-    integrator = integrator_for(config, kind, time_step(config, model))
+    # time.dt = "auto" counts the connectome's rate; the coupling itself needs the step (delays)
+    dt = time_step(config, model, connectome_rate=max_rate(config))
+    integrator = integrator_for(config, kind, dt)
     info = {"model": "nonlocal_fhn", "nonlocal": {**asdict(config.nonlocal_), **op.info()}}
     y0 = model.state(*initial_fields(config, nodes))
     setup = Setup(kind, nodes, rho0, model, y0, integrator, model.fields, info=info)

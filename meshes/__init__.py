@@ -13,6 +13,11 @@ its cell tags and facet tags. Coarse meshes of all domains are committed next to
 (:func:`bundled_path`); :func:`regenerate_bundled` rebuilds them. The modules and meshes live in
 the top-level ``meshes/`` folder of the repository, which is installed as ``fem_fhn.meshes``.
 
+Beside the domains, ``sphere_brain/`` holds a small made-up brain in The Virtual Brain's file
+formats (an icosphere surface ``cortex.zip``, ``region_mapping.txt`` and ``connectivity.zip``,
+written by its ``generate.py``); :func:`sphere_brain_path` finds its files in a checkout and in
+an installed wheel alike.
+
 Every domain module also runs as a script, e.g.
 ``python -m fem_fhn.meshes.folded --h 0.03 --out folded.msh``.
 """
@@ -33,6 +38,7 @@ __all__ = [
     "BOUNDARY_TAG",
     "DOMAINS",
     "DOMAIN_TAG",
+    "SPHERE_BRAIN_FILES",
     "Domain",
     "bundled_path",
     "default_options",
@@ -40,6 +46,7 @@ __all__ = [
     "main",
     "names",
     "regenerate_bundled",
+    "sphere_brain_path",
 ]
 
 DOMAIN_TAG = 1
@@ -48,6 +55,8 @@ BOUNDARY_TAG = 2
 """Physical group tag of the boundary facets."""
 
 _HERE = Path(__file__).resolve().parent
+#: the files of the made-up brain in ``sphere_brain/`` (see :func:`sphere_brain_path`)
+SPHERE_BRAIN_FILES = ("cortex.zip", "region_mapping.txt", "connectivity.zip", "generate.py")
 
 
 @dataclass(frozen=True)
@@ -233,6 +242,32 @@ def bundled_path(name: str) -> Path:
             f"bundled mesh {path} is missing; rebuild it with "
             f"`python -m fem_fhn.meshes.{name} --out {path}` or "
             "`python -c 'import fem_fhn.meshes as m; m.regenerate_bundled()'`"
+        )
+    return path
+
+
+def sphere_brain_path(name: str = "") -> Path:
+    """Return the folder of the made-up brain on a sphere, or one of its files.
+
+    Args:
+        name: ``""`` for the folder, or one of :data:`SPHERE_BRAIN_FILES`: ``cortex.zip`` (the
+            level-4 icosphere of radius 60 mm, 2 562 vertices), ``region_mapping.txt`` (one of
+            8 regions per vertex), ``connectivity.zip`` (weights, tract lengths in mm, centres)
+            or ``generate.py`` (the script that writes them).
+
+    Raises:
+        ValueError: ``name`` is not one of its files.
+        FileNotFoundError: The file is missing.
+    """
+    if name and name not in SPHERE_BRAIN_FILES:
+        raise ValueError(
+            f"unknown sphere_brain file name={name!r}; allowed: {', '.join(SPHERE_BRAIN_FILES)}"
+        )
+    path = _HERE / "sphere_brain" / name if name else _HERE / "sphere_brain"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"bundled file {path} is missing; rewrite it with `python {_HERE / 'sphere_brain'}"
+            "/generate.py`"
         )
     return path
 

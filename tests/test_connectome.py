@@ -521,3 +521,48 @@ def test_plot_series_stacks_centred_traces(tmp_path, monkeypatch):
     for j, c in enumerate(centred):
         np.testing.assert_allclose(lines[j].get_ydata(), c + j * offset, rtol=0, atol=1e-12)
     assert np.isnan(lines[2].get_ydata()).all()
+
+
+def test_auto_dt_counts_the_connectome_rate(tmp_path):
+    """time.dt = "auto" is 0.9 / (2 max Kρ0 + max|N'| + 2 |G| max_k Σ_l |W_kl|). W pairs the
+    regions 0 ↔ 1 and 2 ↔ 3 (weight w, no delays): V = ±1 on a pair is a mode of the coupling
+    with rate −2 G w, the bound itself. With G w far above the model's own rates, Heun is
+    stable at the auto step (z ≈ −0.9 on that mode) and blows up at 3 × it (z ≈ −2.7 < −2)."""
+    import tomllib
+
+    from fem_fhn.runner import build, run
+    from fem_fhn.simulation import SimulationError
+
+    connectome_run_inputs(tmp_path, SELF)
+    G, w = 100.0, 1.0
+    W = np.zeros((4, 4))
+    W[0, 1] = W[1, 0] = W[2, 3] = W[3, 2] = w
+    np.save(tmp_path / "W.npy", W)
+    text = RUN.format(t_end=1.0, n_out=1, png="false")
+    text = text.replace('scheme = "rk4"', 'scheme = "heun"').replace("speed = 2.0", "speed = inf")
+    text = text.replace("G = 0.8", f"G = {G}").replace("[checkpoint]\nevery = 1\n", "")
+
+    def config(dt, t_end):
+        changed = text.replace("dt = 0.01", f"dt = {dt}").replace("t_end = 1.0", f"t_end = {t_end}")
+        return parse_config(tomllib.loads(changed), tmp_path)
+
+    setup = build(config('"auto"', 1.0), SELF)
+    kernel_rate = 2 * np.abs(setup.model.laplacian.K_rho0).max()
+    reaction_rate = 3 * 1.5**2 - 1
+    expected = 0.9 / (kernel_rate + reaction_rate + 2 * G * w)
+    assert setup.integrator.dt == pytest.approx(expected, rel=1e-13)
+    assert 2 * G * w > 15 * (kernel_rate + reaction_rate)  # the connectome sets the step
+    assert setup.kind.stable_dt(setup, 0.0) == pytest.approx(expected / 0.9, rel=1e-13)
+
+    dt = setup.integrator.dt
+    steps = 60
+    summary = run(config('"auto"', steps * 3 * dt), tmp_path / "auto", SELF)
+    assert summary["status"] == "completed"
+    header, rows = _csv(tmp_path / "auto" / "diagnostics.csv")
+    V_range = rows[-1, [header.index("min_V"), header.index("max_V")]]
+    assert np.all(np.abs(V_range) < 1.5), V_range  # bounded: V stays between the cubic's wells
+    with pytest.raises(SimulationError) as err:
+        run(config(3 * dt, steps * 3 * dt), tmp_path / "three", SELF)
+    message = str(err.value)
+    assert "non-finite values in the state" in message
+    assert f"is above the stability limit of this model, max_stable_dt = {dt / 0.9:.4g}" in message

@@ -295,8 +295,9 @@ def check_cortex(out: Path) -> None:
     planar, local = results["planar_speed_line"], results["planar_speed_local_limit"]
     assert abs(planar / local - 1) > 0.05, (planar, local)
 
-    brain = Path(__file__).parents[1] / "meshes" / "sphere_brain"
-    names = list(read_tvb_zip(brain / "connectivity.zip").names)
+    from fem_fhn.meshes import sphere_brain_path
+
+    names = list(read_tvb_zip(sphere_brain_path("connectivity.zip")).names)
     coupled = results["connectome"]
     t_regions, regions, region_names = read_series(out / "connectome" / "regions.csv")
     t_sensors, sensors, sensor_names = read_series(out / "connectome" / "sensors.csv")

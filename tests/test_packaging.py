@@ -1,6 +1,7 @@
 """The bundled domains travel with the package: the top-level meshes/ folder is installed as
 fem_fhn.meshes by a built wheel and by an editable install, and a run on a bundled domain works
-from the installed wheel exactly as from the checkout."""
+from the installed wheel exactly as from the checkout, and so do the files of the made-up brain
+of meshes/sphere_brain/."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ import json, fem_fhn, fem_fhn.meshes as m
 from mpi4py import MPI
 from fem_fhn.mesh import load_mesh
 nodes = {n: load_mesh(n, MPI.COMM_SELF).topology.index_map(0).size_global for n in m.names()}
-print(json.dumps({"package": fem_fhn.__file__, "meshes": m.__file__, "nodes": nodes}))
+found = {"package": fem_fhn.__file__, "meshes": m.__file__, "nodes": nodes}
+print(json.dumps({**found, "brain": str(m.sphere_brain_path("cortex.zip"))}))
 """
 
 
@@ -102,6 +104,19 @@ def test_wheel_holds_every_domain_script_and_mesh(wheel) -> None:
     assert not [name for name in files if name.startswith("meshes/")]
 
 
+def test_wheel_holds_the_sphere_brain(wheel) -> None:
+    """The made-up brain of meshes/sphere_brain/ (TVB-format surface, region mapping,
+    connectivity, and the script that writes them) is package data of fem_fhn.meshes."""
+    files = _contents(wheel)
+    packed = sorted(n for n in files if n.startswith("fem_fhn/meshes/sphere_brain/"))
+    assert packed == sorted(f"fem_fhn/meshes/sphere_brain/{n}" for n in meshes.SPHERE_BRAIN_FILES)
+    for name in meshes.SPHERE_BRAIN_FILES:
+        checkout = meshes.sphere_brain_path(name)
+        assert files[f"fem_fhn/meshes/sphere_brain/{name}"] == checkout.read_bytes(), name
+    on_disk = sorted(p.name for p in (ROOT / "meshes" / "sphere_brain").iterdir() if p.is_file())
+    assert on_disk == sorted(meshes.SPHERE_BRAIN_FILES)
+
+
 def test_wheel_from_the_source_distribution_is_the_same(source, wheel, tmp_path) -> None:
     """An install from the sdist: it keeps what package discovery needs (MANIFEST.in), so the
     wheel built from it holds the same files, byte for byte, as the one built from the tree."""
@@ -118,6 +133,7 @@ def test_bundled_domains_load_from_the_wheel_as_from_the_checkout(site, tmp_path
     assert Path(found["package"]) == site / "fem_fhn" / "__init__.py"
     assert Path(found["meshes"]) == site / "fem_fhn" / "meshes" / "__init__.py"
     assert found["nodes"] == _checkout_nodes()
+    assert Path(found["brain"]) == site / "fem_fhn" / "meshes" / "sphere_brain" / "cortex.zip"
 
 
 def test_domain_script_runs_from_the_wheel(site, tmp_path) -> None:

@@ -11,6 +11,7 @@ from fem_fhn.connectome.coupling import (
     ConnectomeCoupling,
     RegionMeans,
     check_scheme,
+    coupling_rate,
 )
 from fem_fhn.connectome.data import (
     Connectome,
@@ -29,6 +30,7 @@ __all__ = [
     "RegionMeans",
     "check_labels",
     "check_scheme",
+    "coupling_rate",
     "read_connectome",
     "read_labels",
     "read_matrix",

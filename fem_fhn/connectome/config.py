@@ -4,7 +4,8 @@
     zip = "connectivity_76.zip"          # a TVB connectivity zip, or:
     weights = "W.npy"                    # .npy/.csv/.txt matrices (n_regions x n_regions)
     tract_lengths = "L.npy"              # optional with weights (none: no delays)
-    labels = "regionMapping_16k_76.txt"  # region index per mesh vertex (input node order)
+    labels = "regionMapping_16k_76.txt"  # region index per mesh vertex (input node order),
+                                         # or lh.aparc.annot / *.label.gii (matched by name)
     speed = 3.0                          # conduction speed (mesh length unit per time unit)
     G = 0.1                              # global coupling strength
     projection = "projection_eeg_65_surface_16k.npy"   # optional sensors x vertices (.npy/.mat)
@@ -25,12 +26,17 @@ from pathlib import Path
 
 import numpy as np
 
-from fem_fhn.connectome.coupling import ConnectomeCoupling, RegionMeans, check_scheme
+from fem_fhn.connectome.coupling import (
+    ConnectomeCoupling,
+    RegionMeans,
+    check_scheme,
+    coupling_rate,
+)
 from fem_fhn.connectome.data import (
     Connectome,
     SensorProjection,
-    check_labels,
     read_connectome,
+    read_labels,
     read_projection,
     read_sensor_names,
     read_tvb_zip,
@@ -41,17 +47,24 @@ from fem_fhn.params import require
 
 @dataclass(frozen=True)
 class ConnectomeConfig:
-    """The [connectome] table (see the module docstring)."""
+    """Region coupling G Σ_l W_kl (V̄_l(t − d_kl) − V̄_k(t)) of the nonlocal model, d_kl = L_kl /
+    speed rounded to whole steps (fixed-step schemes only); time.dt = "auto" counts its rate
+    2 |G| max_k Σ_l |W_kl|. Region labels from a parcellation (.annot, .label.gii) are matched
+    to the connectome's region names (a zip with centres.txt), else taken in the order of the
+    file's label table; unlabelled vertices are refused.
 
-    zip: str = ""
-    weights: str = ""
-    tract_lengths: str = ""
-    labels: str = ""
-    speed: float = math.inf
-    G: float = 1.0
-    projection: str = ""
-    sensors: str = ""
-    regions_csv: bool = True
+    See the module docstring for an example table.
+    """
+
+    zip: str = ""  # a TVB connectivity zip (weights.txt, tract_lengths.txt, centres.txt)
+    weights: str = ""  # W (n x n), .npy/.csv/.txt, instead of zip
+    tract_lengths: str = ""  # L (n x n) with weights (none: no delays)
+    labels: str = ""  # region per vertex: .npy/.txt/.csv integers, or .annot / .label.gii
+    speed: float = math.inf  # conduction speed, mesh length unit per time unit (inf: no delays)
+    G: float = 1.0  # global coupling strength
+    projection: str = ""  # sensors x vertices matrix (.npy/.mat) for sensors.csv
+    sensors: str = ""  # sensor names, one line "name x y z" per projection row
+    regions_csv: bool = True  # write regions.csv and regions.png
 
     def __post_init__(self):
         one = "either zip (a TVB connectivity zip) or weights (with optional tract_lengths)"
@@ -77,13 +90,23 @@ def load(config) -> Connectome:
     return read_connectome(config.path(c.weights), lengths)
 
 
-def load_labels(config, n_regions: int) -> np.ndarray:
-    """Region index per vertex in input node order."""
-    from fem_fhn.mesh import load_numbers
+def max_rate(config) -> float:
+    """The coupling's rate for explicit steps, 2 |G| max_k Σ_l |W_kl| (`coupling_rate`), of the
+    [connectome] table (0 without one): what time.dt = "auto" counts before the coupling is
+    built (its delays need the step)."""
+    if config.connectome is None:
+        return 0.0
+    return coupling_rate(load(config).weights, config.connectome.G)
 
+
+def load_labels(config, connectome: Connectome) -> np.ndarray:
+    """Region index per vertex in input node order (a parcellation's labels matched to the
+    connectome's region names when it has them, see `fem_fhn.connectome.data`)."""
     c = config.connectome
-    values = load_numbers(config.path(c.labels), "connectome.labels", c.labels)
-    return check_labels(values, n_regions)
+    names = connectome.names if connectome.has_names else None
+    return read_labels(
+        config.path(c.labels), connectome.n_regions, "connectome.labels", names, c.labels
+    )
 
 
 def input_files(config) -> dict[str, Path]:
@@ -119,7 +142,7 @@ def check(config) -> None:
         )
     check_scheme(config.time.scheme)
     connectome = load(config)
-    load_labels(config, connectome.n_regions)
+    load_labels(config, connectome)
     if c.projection:
         sensor_names(config, read_projection(config.path(c.projection)))
 
@@ -146,7 +169,7 @@ def build(config, nodes, rho0: np.ndarray, dt: float) -> ConnectomeCoupling:
     """
     c = config.connectome
     connectome = load(config)
-    labels = load_labels(config, connectome.n_regions)
+    labels = load_labels(config, connectome)
     if labels.size != nodes.n_global:
         raise refuse(
             "connectome.labels",

@@ -24,6 +24,12 @@ in h); with n_kl = 0 it takes the stage's own mean V̄_l(t). The instantaneous V
 the stage's mean. `advance_history` stores the new step's means once the step is complete.
 Adaptive time stepping cannot honour whole-step delays (`check_scheme` refuses it).
 
+**Stiffness**: the term is linear in V. Its instantaneous part −G (Σ_l W_kl) V̄_k(t) (plus
+G W_kl V̄_l(t) for the pairs without delay) and its delayed part each change ∂_t V at a rate of at
+most |G| max_k Σ_l |W_kl| per unit of V (a region mean is a weighted average), so an explicit
+step counts `coupling_rate` = 2 |G| max_k Σ_l |W_kl| on top of the model's own rate (see
+`fem_fhn.macro.NonlocalFHN.max_stable_dt`, which time.dt = "auto" takes 0.9 × of).
+
 **Communication**: the region means are the only global quantity, one Allreduce of n_regions
 numbers per right-hand side (the denominators Σ m_i ρ0_i are summed once), plus one per
 completed step for the history. The history holds global means only, the same on every rank, so
@@ -55,6 +61,21 @@ def check_scheme(scheme: str) -> None:
             f"time.scheme = {scheme!r} is not allowed with [connectome]: conduction delays are "
             f"whole fixed time steps; allowed: one of {', '.join(DELAY_SCHEMES)}"
         )
+
+
+def coupling_rate(weights: np.ndarray, G: float) -> float:
+    """The coupling's largest rate per unit of V, for explicit steps: 2 |G| max_k Σ_l |W_kl|.
+
+    A bound on |∂C_k/∂V| summed over the vertices of every region: |G| Σ_l |W_kl| from the
+    instantaneous −G (Σ_l W_kl) V̄_k(t) and as much from Σ_l G W_kl V̄_l (delayed or not), each
+    region mean V̄ being a weighted average of V (norm 1).
+
+    Args:
+        weights: W, shape (n, n).
+        G: global coupling strength.
+    """
+    rows = np.abs(np.asarray(weights, dtype=float)).sum(axis=1)
+    return 2.0 * abs(float(G)) * float(rows.max(initial=0.0))
 
 
 class RegionMeans:
@@ -146,6 +167,10 @@ class ConnectomeCoupling:
         self.head = 0
         self.t = float(t0)
         self._cached_at = None
+
+    def max_rate(self) -> float:
+        """`coupling_rate` of the connectome's weights and G (what an explicit step counts)."""
+        return coupling_rate(self.connectome.weights, self.G)
 
     # ------------------------------------------------------------------ history
 

@@ -10,7 +10,14 @@ Formats:
 - plain matrices: `.npy`, or `.csv`/`.txt` with one row per line (numbers separated by commas
   or spaces);
 - region labels: one integer region index per mesh vertex in input node order (`.npy`, `.txt`,
-  `.csv`);
+  `.csv`), or a parcellation with a label table: a FreeSurfer annotation (`lh.aparc.annot`, any
+  `*.annot`, read by nibabel) or a GIfTI label file (`*.label.gii`, its NIFTI_INTENT_LABEL
+  array and label table). A parcellation's labels become region indices by name when the
+  connectome names its regions (a TVB zip with `centres.txt`): each label used by a vertex must
+  be the name of a region (exactly, case included), the others are refused, listed. Without
+  region names (plain matrices) entry j of the label table, in the file's order, is region j.
+  A vertex whose value is in no entry of the table is unlabelled (nibabel's −1 of FreeSurfer
+  annotations); a file with unlabelled vertices is refused, with their number;
 - projections: a sensors × vertices matrix (`.npy`, or `.mat` with one 2D numeric array).
 """
 
@@ -28,6 +35,12 @@ from fem_fhn.mesh import load_numbers
 from fem_fhn.params import ParameterError
 
 MATRIX_FILES = "a .npy file, or a .csv/.txt file with one matrix row per line"
+LABEL_FILES = (
+    "one integer region index per vertex (.npy/.txt/.csv), a FreeSurfer .annot or a GIfTI "
+    ".label.gii"
+)
+#: the parcellation formats with a label table (`read_parcellation`)
+PARCELLATION_SUFFIXES = (".annot", ".label.gii", ".label.gii.gz")
 PROJECTION_FILES = "a .npy file or a .mat file holding one 2D array (sensors x vertices)"
 
 
@@ -53,6 +66,11 @@ class Connectome:
     @property
     def n_regions(self) -> int:
         return self.weights.shape[0]
+
+    @property
+    def has_names(self) -> bool:
+        """Whether the regions are named by the data (not the defaults region0, region1, ...)."""
+        return self.names != default_names(self.n_regions)
 
     def __post_init__(self) -> None:
         check_matrix(self.weights, "connectome.weights", "weights")
@@ -178,10 +196,89 @@ def read_connectome(
     return Connectome(W, L, tuple(names) if names is not None else default_names(W.shape[0]))
 
 
-def read_labels(path: Path | str, n_regions: int, key: str = "connectome.labels") -> np.ndarray:
-    """Region index per vertex (input node order), integers in [0, n_regions)."""
-    values = load_numbers(Path(path), key, str(path))
+def read_labels(
+    path: Path | str,
+    n_regions: int,
+    key: str = "connectome.labels",
+    names: tuple[str, ...] | None = None,
+    value=None,
+) -> np.ndarray:
+    """Region index per vertex (input node order), integers in [0, n_regions).
+
+    Args:
+        path: the labels file (see the module docstring for the formats).
+        n_regions: the number of regions.
+        key, value: the config key and value an error names (value: default the path).
+        names: the connectome's region names, to match a parcellation's labels by name (None:
+            entry j of its label table is region j).
+    """
+    path = Path(path)
+    shown = str(path) if value is None else value
+    if path.name.endswith(PARCELLATION_SUFFIXES):
+        table, names_of_table = read_parcellation(path, key, shown)
+        values = _regions_of_table(table, names_of_table, names, key, shown)
+    else:
+        values = load_numbers(path, key, shown)
     return check_labels(values, n_regions, key)
+
+
+def read_parcellation(path: Path, key: str, shown) -> tuple[np.ndarray, list[str]]:
+    """Entry of the label table per vertex and the table's names, in order; a file with a vertex
+    in no entry (unlabelled: nibabel's −1 of a FreeSurfer annotation) is refused.
+
+    A FreeSurfer annotation stores a packed colour per vertex and a colour table (nibabel's
+    `read_annot` with orig_ids=True); a GIfTI label file a key per vertex and a label table.
+    """
+    try:
+        import nibabel  # the `brain` extra (a missing nibabel is refused like a bad file)
+
+        if path.suffix == ".annot":
+            values, ctab, raw = nibabel.freesurfer.read_annot(str(path), orig_ids=True)
+            codes = ctab[:, -1]
+            table_names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in raw]
+        else:
+            image = nibabel.load(str(path))
+            arrays = image.get_arrays_from_intent("NIFTI_INTENT_LABEL")
+            if not arrays:
+                raise ValueError("the GIfTI file holds no NIFTI_INTENT_LABEL data array")
+            values = arrays[0].data
+            labels = image.labeltable.labels
+            codes = np.array([label.key for label in labels], dtype=np.int64)
+            table_names = [str(label.label) for label in labels]
+    except Exception as err:  # nibabel raises a plain Exception for a missing colour table
+        reason = " ".join(str(err).split())[:120]
+        raise refuse(key, shown, f"the file cannot be read ({reason})", LABEL_FILES) from None
+    entry = {}  # value -> its first entry in the table
+    for j, code in enumerate(np.asarray(codes, dtype=np.int64).tolist()):
+        entry.setdefault(code, j)
+    distinct, inverse = np.unique(np.asarray(values, dtype=np.int64).ravel(), return_inverse=True)
+    table = np.array([entry.get(v, -1) for v in distinct.tolist()], dtype=np.int64)[inverse]
+    unlabelled = int(np.count_nonzero(table < 0))
+    if unlabelled:
+        why = (
+            f"{unlabelled} of {table.size} vertices are unlabelled (-1: their value is in no "
+            "entry of the file's label table)"
+        )
+        raise refuse(key, shown, why, "a label of the table on every vertex")
+    return table, table_names
+
+
+def _regions_of_table(
+    table: np.ndarray, table_names: list[str], names: tuple[str, ...] | None, key: str, shown
+) -> np.ndarray:
+    """Region index per vertex from its label-table entry: by name when the regions are named,
+    else the entry's position in the table."""
+    if names is None:
+        return table
+    index = {name: k for k, name in enumerate(names)}
+    used = np.unique(table)
+    missing = [table_names[j] for j in used if table_names[j] not in index]
+    if missing:
+        shown_names = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+        why = f"the labels {', '.join(map(repr, missing))} are not regions of the connectome"
+        raise refuse(key, shown, why, f"labels named as the connectome's regions ({shown_names})")
+    regions = np.array([index.get(name, -1) for name in table_names], dtype=np.int64)
+    return regions[table]
 
 
 def check_labels(values: np.ndarray, n_regions: int, key: str = "connectome.labels") -> np.ndarray:

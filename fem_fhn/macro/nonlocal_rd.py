@@ -84,11 +84,20 @@ class NonlocalFHN(Reacting):
             self.coupling.apply(t, y[0], dy[0])
         return dy
 
-    def max_stable_dt(self, v_max: float = 1.5) -> float:
-        """Explicit-RK step bound: 1 / (2 max K|Ψ|ρ0 + max|N'|) (for |V| ≤ v_max)."""
+    def max_stable_dt(self, v_max: float = 1.5, connectome_rate: float | None = None) -> float:
+        """Explicit-RK step bound: 1 / (2 max K|Ψ|ρ0 + max|N'| + r_C) (for |V| ≤ v_max), r_C the
+        connectome coupling's rate 2 |G| max_k Σ_l |W_kl| (`fem_fhn.connectome.coupling_rate`).
+
+        Args:
+            v_max: the bound on |V| the reaction's rate is taken at.
+            connectome_rate: r_C of a coupling not added yet (None: that of the coupling added
+                with `couple`, 0 without one).
+        """
         local = float(np.max(np.abs(self.laplacian.K_rho0), initial=0.0))
-        coupling = self.comm.allreduce(local, op=MPI.MAX)
-        return 1.0 / (2.0 * coupling + FHNReaction.max_rate(v_max))
+        kernel = self.comm.allreduce(local, op=MPI.MAX)
+        if connectome_rate is None:
+            connectome_rate = 0.0 if self.coupling is None else self.coupling.max_rate()
+        return 1.0 / (2.0 * kernel + FHNReaction.max_rate(v_max) + connectome_rate)
 
 
 class WeightedNonlocalFHN(NonlocalFHN):
