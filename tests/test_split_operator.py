@@ -141,7 +141,8 @@ def test_far_part_splits_at_rho_into_middle_and_wide():
             value = split.mid_fourier(np.array([k]))[0]
             assert abs(value - exact) <= 1e-12 * abs(psi.mass), (dim, k, value, exact)
     points, weights = cloud(2)
-    op = SplitOperator(points, weights, split_kernels(2)["exponential"], SELF, tol=1e-6)
+    psi = split_kernels(2)["exponential"]
+    op = SplitOperator(points, weights, psi, SELF, tol=1e-6, neighbours=64)
     info = op.info()
     assert info["rho"] is not None and len(info["far"]["parts"]) == 2
     middle, wide = info["far"]["parts"]
