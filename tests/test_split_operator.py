@@ -142,11 +142,14 @@ def test_far_part_splits_at_rho_into_middle_and_wide():
             assert abs(value - exact) <= 1e-12 * abs(psi.mass), (dim, k, value, exact)
     points, weights = cloud(2)
     psi = split_kernels(2)["exponential"]
-    op = SplitOperator(points, weights, psi, SELF, tol=1e-6, neighbours=64)
-    info = op.info()
-    assert info["rho"] is not None and len(info["far"]["parts"]) == 2
-    middle, wide = info["far"]["parts"]
-    assert 0 < middle["padding"] <= info["rho"] < wide["padding"]
+    reference, u = dense(2, "exponential"), probes(points)
+    for tol in TOLS:  # few neighbours: ρ = 6 widths is within half the box
+        op = SplitOperator(points, weights, psi, SELF, tol=tol, neighbours=16)
+        info = op.info()
+        assert info["rho"] is not None and len(info["far"]["parts"]) == 2
+        middle, wide = info["far"]["parts"]
+        assert 0 < middle["padding"] <= info["rho"] < wide["padding"]
+        assert 0.0 < error_ratio(op.apply(u), reference, u) <= tol
 
 
 def test_kaiser_step_against_quadrature():

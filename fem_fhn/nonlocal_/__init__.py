@@ -63,7 +63,7 @@ DENSE_MAX = 5_000
 SPARSE_MAX_NEIGHBOURS = 2_000
 #: "auto" takes "split" for a cusp kernel (1D, 2D) from this many points on: below, the H-matrix
 #: applies 2–10× faster (2D exponential, 10^5 points: 0.04 s against 0.09–0.4 s); above, its
-#: ~12 kB per point (3.6 GB here) and its build time outgrow the split's (1.8 GB at 10^6)
+#: ~12 kB per point (3.6 GB here) and its build time outgrow the split's (1.4 GB at 10^6)
 SPLIT_MIN = 300_000
 
 

@@ -72,10 +72,10 @@ precision (`SparseOperator`), costs far less per pair than the middle NUFFT's FF
 
 **Middle and wide parts.** The period of a single far NUFFT must hold the kernel's whole decay
 radius R (P_a = L_a + R, R ≈ 23 widths for the exponential at tol 1e-6: twice the box), although
-only the fine scale r_c needs many modes. With ρ = max(4 width, 4 r_c) (when ρ ≤ half the box and
+only the fine scale r_c needs many modes. With ρ = max(6 width, 6 r_c) (when ρ ≤ half the box and
 below the support), Ψ_far is split once more by a smooth step W_ρ (1 on r ≤ ρ/2, 0 from ρ on; the
-same Kaiser–Bessel step with β = kaiser_beta(tol, ρ, …) and RANGE_DROPPED = 8 Taylor terms left out,
-so that it is C^8 and its spectrum has no slow algebraic tail):
+same Kaiser–Bessel step with β = kaiser_beta(tol, ρ, …) + 16 and RANGE_DROPPED = 8 Taylor terms
+left out, so that it is C^8 and its spectrum has no slow algebraic tail):
 
     Ψ_far = W_ρ Ψ_far + (1 − W_ρ) Ψ_far = Ψ_mid + Ψ_wide.
 
@@ -83,8 +83,11 @@ so that it is C^8 and its spectrum has no slow algebraic tail):
 ρ and needs few modes on the fully padded box. Ψ̂_mid is a radial quadrature on [0, ρ] (the same
 panels), Ψ̂_wide = Ψ̂_far − Ψ̂_mid. The two NUFFTs get 3/4 and 1/4 of tol for their absolute
 error budgets (truncated modes, periodic images) and the whole tol for the transforms' relative
-error rule, since |Ψ_mid| + |Ψ_wide| = |Ψ_far| (0 ≤ W_ρ ≤ 1). Measured at 10^6 points
-(2D, exponential of width 0.05, 64 neighbours, tol 1e-6): 2402² + 518² modes against 4040².
+error rule, since |Ψ_mid| + |Ψ_wide| = |Ψ_far| (0 ≤ W_ρ ≤ 1). Modes at 10^6 points (exponential
+of width 0.05, tol 1e-6): 2402² + 518² against 4040² unsplit (2D, 64 neighbours); with 200
+neighbours 1504² + 518² for ρ = 4 widths and β + 2, 1468² + 266² for ρ = 6 widths and β + 16; in 3D
+(512 neighbours) 360³ + 510³ and 384³ + 286³ (the wide part's window needs a large β: its spectral
+floor sets k_max).
 
 With a jump the near part is the shell S − δ < r ≤ S: about n_near · d (S/r_c)^{d−1} neighbours per
 point, which grows like N^{(d−1)/d} at fixed S (the neighbour search also visits the whole ball
@@ -119,7 +122,10 @@ BETA_MIN, BETA_MAX = 6.0, 36.0
 #: added to β by dimension (measured: the smallest k_max r_c at tol 1e-6 and 1e-8)
 BETA_EXTRA = {1: 2.0, 2: 2.0, 3: 8.0}
 #: outer radius ρ of the middle far part: max(RANGE_WIDTHS · width, RANGE_NEAR · r_c)
-RANGE_WIDTHS, RANGE_NEAR = 4.0, 4.0
+RANGE_WIDTHS, RANGE_NEAR = 6.0, 6.0
+#: added to the range window's β instead of BETA_EXTRA (measured: the fewest modes of the middle
+#: and wide parts together in 2D and 3D at 10^6 points, tol 1e-6)
+RANGE_BETA_EXTRA = 16.0
 #: Taylor terms left out of the range window's slope (C^this: its spectrum's algebraic tail)
 RANGE_DROPPED = 8
 #: share of tol given to the middle part (the wide part gets the rest)
@@ -230,10 +236,14 @@ def near_radius(
     return (neighbours * volume / (ball * max(n_global, 1))) ** (1.0 / dim)
 
 
-def kaiser_beta(tol: float, r_c: float, width: float, dim: int) -> float:
-    """β = clip(ln(1/tol) − d ln(width/r_c), BETA_MIN, BETA_MAX) + BETA_EXTRA[d] (see above)."""
+def kaiser_beta(
+    tol: float, r_c: float, width: float, dim: int, extra: float | None = None
+) -> float:
+    """β = clip(ln(1/tol) − d ln(width/r_c), BETA_MIN, BETA_MAX) + extra (default BETA_EXTRA[d];
+    see above)."""
     share = min(1.0, (r_c / width) ** dim)
-    return float(np.clip(math.log(share / tol), BETA_MIN, BETA_MAX)) + BETA_EXTRA.get(dim, 2.0)
+    extra = BETA_EXTRA.get(dim, 2.0) if extra is None else extra
+    return float(np.clip(math.log(share / tol), BETA_MIN, BETA_MAX)) + extra
 
 
 def _segment_nodes(
@@ -374,12 +384,14 @@ class SplitKernel:
         return list(zip(cuts[:-1], cuts[1:], strict=True))
 
     def set_range(self, rho: float | None) -> None:
-        """Split Ψ_far at ρ, with a step of β = kaiser_beta(tol, ρ, width, d): the whole kernel's
-        mass is at stake in this window, so its spectral floor e^{−β} must lie below tol."""
+        """Split Ψ_far at ρ, with a step of β = kaiser_beta(tol, ρ, width, d, RANGE_BETA_EXTRA):
+        the whole kernel's mass is at stake in this window, so its spectral floor e^{−β} must lie
+        below tol."""
         self.rho = rho
         if rho is not None:
             dim, width = int(self.kernel.dim), float(self.kernel.width)
-            self.range_step = KaiserStep(kaiser_beta(self.tol, rho, width, dim), RANGE_DROPPED)
+            beta = kaiser_beta(self.tol, rho, width, dim, RANGE_BETA_EXTRA)
+            self.range_step = KaiserStep(beta, RANGE_DROPPED)
 
     def range_window(self, r: np.ndarray) -> np.ndarray:
         """W_ρ(r) = T_ρ((r − ρ/2)/(ρ/2)): 1 on r ≤ ρ/2, 0 from ρ on."""
