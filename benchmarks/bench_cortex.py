@@ -219,9 +219,7 @@ def nufft_floors(op, nodes, kernel, repeat: int) -> dict:
 
     from fem_fhn.nonlocal_.nufft import NufftOperator
 
-    loose = NufftOperator(
-        nodes.coords, nodes.masses, op.kernel, MPI.COMM_SELF, tol=math.exp(-8.0)
-    )
+    loose = NufftOperator(nodes.coords, nodes.masses, op.kernel, MPI.COMM_SELF, tol=math.exp(-8.0))
     out = {}
     for key, nufft in (("nufft_floor_s", op), ("nufft_floor_cutoff_tol_s", loose)):
         strengths = np.ones(nufft.n_local, dtype=complex)

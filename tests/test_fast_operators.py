@@ -289,6 +289,26 @@ def test_laplacian_facts_with_fast_methods(method):
     assert abs(np.sum(masses * rho0 * L(V))) <= exact_tol * scale
 
 
+@pytest.mark.parametrize("method", ["dense", "sparse", "nufft", "hmatrix", "split"])
+def test_apply_writes_into_out(method, rng):
+    """apply(u, out=buffer) returns the buffer holding apply(u), for one and for two columns,
+    and L_ρ0 keeps one buffer for K's result across calls."""
+    from fem_fhn.nonlocal_ import make_operator
+
+    points, weights = cloud(2, n=900)
+    psi = {"sparse": kernels.Bump(0.15, 2), "split": kernels.Exponential(0.05, 2)}.get(method, HAT2)
+    op = make_operator(points, weights, psi, method, SELF, 1e-6)
+    for u in (rng.standard_normal(900), rng.standard_normal((900, 2))):
+        buffer = np.full(u.shape, np.nan)
+        assert op.apply(u, out=buffer) is buffer
+        np.testing.assert_array_equal(buffer, op.apply(u))
+    L = NonlocalLaplacian(op, np.ones(900))
+    V1, V2 = rng.standard_normal(900), rng.standard_normal(900)
+    first = L(V1)
+    np.testing.assert_array_equal(L(V2), op.apply(V2) - V2 * L.K_rho0)
+    np.testing.assert_array_equal(first, op.apply(V1) - V1 * L.K_rho0)  # not overwritten
+
+
 # --------------------------------------------------------------------------- refusals
 
 

@@ -37,13 +37,24 @@ class NonlocalOperator(Protocol):
     n_local: int
     n_global: int
 
-    def apply(self, u: np.ndarray) -> np.ndarray:
-        """(K u)_i = Σ_j Ψ(|x_i − x_j|) w_j u_j for the owned rows i; u may hold m columns."""
+    def apply(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(K u)_i = Σ_j Ψ(|x_i − x_j|) w_j u_j for the owned rows i; u may hold m columns.
+        With `out` (the result's shape and type, not u itself) the result is written there and
+        returned: a caller that applies K every step keeps one array instead of a new one per
+        call."""
         ...
 
     def info(self) -> dict:
         """Build time, memory and method-specific facts, for logs and summary.json."""
         ...
+
+
+def write_into(out: np.ndarray | None, result: np.ndarray) -> np.ndarray:
+    """`result`, or `out` holding it (the `out` argument of `NonlocalOperator.apply`)."""
+    if out is None:
+        return result
+    out[...] = result
+    return out
 
 
 def check_tol(tol, below_one: bool = False) -> float:

@@ -14,6 +14,7 @@ import numpy as np
 from mpi4py import MPI
 from scipy.spatial.distance import cdist
 
+from fem_fhn.nonlocal_.base import write_into
 from fem_fhn.parallel import gather_rows, row_counts
 
 #: rows evaluated at once while building: each temporary block (distances, kernel values)
@@ -53,9 +54,9 @@ class DenseOperator:
             block *= all_weights
         self.build_time = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
 
-    def apply(self, u: np.ndarray) -> np.ndarray:
-        """(K u)_i = Σ_j Ψ(|x_i − x_j|) w_j u_j for the owned rows."""
-        return self.matrix @ gather_rows(self.comm, u, self.counts)
+    def apply(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(K u)_i = Σ_j Ψ(|x_i − x_j|) w_j u_j for the owned rows (into `out` if given)."""
+        return write_into(out, self.matrix @ gather_rows(self.comm, u, self.counts))
 
     def info(self) -> dict:
         return {

@@ -38,6 +38,7 @@ from scipy import sparse
 
 from fem_fhn.geodesic import geodesic_neighbours
 from fem_fhn.kernels import decay_radius
+from fem_fhn.nonlocal_.base import write_into
 from fem_fhn.nonlocal_.packed import PRECISIONS, SINGLE_ROUNDOFF, PackedCSR, curve_order
 from fem_fhn.parallel import gather_rows, row_counts
 from fem_fhn.params import ParameterError
@@ -255,12 +256,13 @@ class GeodesicOperator:
             self.matrix = PackedCSR(matrix, self.precision, rows, columns, self.symmetric)
         self.build_time = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
 
-    def apply(self, u: np.ndarray) -> np.ndarray:
-        """(K u)_i = Σ_{d_g(x_i, x_j) ≤ R} Ψ(d_g(x_i, x_j)) w_j u_j for the owned rows."""
+    def apply(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(K u)_i = Σ_{d_g(x_i, x_j) ≤ R} Ψ(d_g(x_i, x_j)) w_j u_j for the owned rows (into
+        `out` if given)."""
         u_all = gather_rows(self.comm, u, self.counts)
         if self.column_weights is not None:
-            return self.matrix @ (self.column_weights * u_all)
-        return self.matrix @ u_all
+            u_all = self.column_weights * u_all
+        return write_into(out, self.matrix @ u_all)
 
     def memory_bytes(self) -> int:
         return int(self.matrix.nbytes)

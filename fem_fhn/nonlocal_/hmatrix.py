@@ -38,6 +38,7 @@ from mpi4py import MPI
 from scipy.spatial.distance import cdist
 
 from fem_fhn.nonlocal_.aca import aca_batch, kernel_values, recompress, single_threaded_blas
+from fem_fhn.nonlocal_.base import write_into
 from fem_fhn.nonlocal_.clustering import RadialTable, block_partition, cluster_tree
 from fem_fhn.parallel import gather_rows, row_counts
 from fem_fhn.params import require
@@ -322,8 +323,9 @@ class HMatrixOperator:
 
     # ------------------------------------------------------------------ use
 
-    def apply(self, u: np.ndarray) -> np.ndarray:
-        """(K̃ u)_i ≈ Σ_j Ψ(|x_i − x_j|) w_j u_j for the owned rows; u (n_local,) or (n_local, m).
+    def apply(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(K̃ u)_i ≈ Σ_j Ψ(|x_i − x_j|) w_j u_j for the owned rows; u (n_local,) or (n_local, m)
+        (into `out` if given).
 
         Collective (one Allgatherv of u)."""
         u = np.asarray(u, dtype=float)
@@ -331,9 +333,9 @@ class HMatrixOperator:
         x = full.reshape(self.n_global, -1) * self.source_weights[:, None]
         y = np.zeros((x.shape[1], self.n_local))
         apply_blocks(self.meta, self.near, self.far, np.ascontiguousarray(x.T), y)
-        out = np.empty((self.n_local, x.shape[1]))
-        out[self.target_perm] = y.T
-        return out.reshape((self.n_local, *u.shape[1:]))
+        result = np.empty((self.n_local, x.shape[1]))
+        result[self.target_perm] = y.T
+        return write_into(out, result.reshape((self.n_local, *u.shape[1:])))
 
     def stored_entries(self) -> int:
         """Numbers stored on this rank for the blocks (dense entries and low-rank factors)."""

@@ -24,11 +24,12 @@ class NonlocalLaplacian:
         self.op = op
         self.rho0 = np.asarray(rho0, dtype=float)
         self.K_rho0 = op.apply(self.rho0)
+        self._Ku = np.empty_like(self.K_rho0)  # K's result, written in place every call
 
     def __call__(self, V: np.ndarray) -> np.ndarray:
         """L_ρ0(V) = K(ρ0 V) − V K ρ0."""
-        return self.op.apply(self.rho0 * V) - V * self.K_rho0
+        return self.op.apply(self.rho0 * V, out=self._Ku) - V * self.K_rho0
 
     def weighted(self, Z: np.ndarray) -> np.ndarray:
         """ρ0 L_ρ0(V) from Z = ρ0 V, without dividing by ρ0: ρ0 K(Z) − Z K ρ0."""
-        return self.rho0 * self.op.apply(Z) - Z * self.K_rho0
+        return self.rho0 * self.op.apply(Z, out=self._Ku) - Z * self.K_rho0

@@ -618,16 +618,19 @@ class NufftOperator:
                 self._interp(F[t], out=out[c])  # type 2, isign +1
         return out
 
-    def apply(self, u: np.ndarray) -> np.ndarray:
+    def apply(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """(K u)_i ≈ Σ_j Ψ(|x_i − x_j|) w_j u_j for the owned rows.
 
         Args:
             u: owned values, shape (n_local,) or (n_local, m), real (float64) or complex128; the
                 result has the same shape and kind.
+            out: where to write the result (optional; the scattered write of a new array costs
+                its page faults every call, measured 12 ms of 92 at 10^6 points in 2D).
         """
         u = np.asarray(u)
         order = self._order
-        out = np.empty(u.shape, dtype=complex if np.iscomplexobj(u) else float)
+        if out is None:
+            out = np.empty(u.shape, dtype=complex if np.iscomplexobj(u) else float)
         if u.ndim == 1 and not np.iscomplexobj(u):  # one real column: the common case
             work = self._work[None, :]
             _gather_scaled(

@@ -34,6 +34,7 @@ from mpi4py import MPI
 from numba import njit
 from scipy import sparse
 
+from fem_fhn.nonlocal_.base import write_into
 from fem_fhn.nonlocal_.neighbours import within
 from fem_fhn.nonlocal_.packed import DTYPES, PackedCSR, curve_order
 from fem_fhn.parallel import gather_rows, row_counts
@@ -158,22 +159,23 @@ class SparseOperator:
             shape, indptr, indices, values, rows, columns, diagonal, precision
         )
 
-    def apply(self, u: np.ndarray) -> np.ndarray:
+    def apply(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """(K u)_i = Σ_{|x_i − x_j| ≤ R} Ψ(|x_i − x_j|) w_j u_j for the owned rows.
 
         Args:
             u: owned values, shape (n_local,) or (n_local, m), float64 or complex128.
+            out: where to write the result (optional).
         """
         u_all = gather_rows(self.comm, u, self.counts)
         columns = u_all.reshape(u_all.shape[0], -1)
-        out = np.empty((self.n_local, columns.shape[1]), dtype=u_all.dtype)
+        result = np.empty((self.n_local, columns.shape[1]), dtype=u_all.dtype)
         for c in range(columns.shape[1]):
             x = columns[:, c] * self.all_weights
             if np.iscomplexobj(x):
-                out[:, c] = self.matrix @ x.real + 1j * (self.matrix @ x.imag)
+                result[:, c] = self.matrix @ x.real + 1j * (self.matrix @ x.imag)
             else:
-                out[:, c] = self.matrix @ x
-        return out.reshape((self.n_local, *u_all.shape[1:]))
+                result[:, c] = self.matrix @ x
+        return write_into(out, result.reshape((self.n_local, *u_all.shape[1:])))
 
     def tocsr(self) -> sparse.csr_array:
         """K = S diag(w) of the owned rows, as stored (single-precision values rounded)."""

@@ -491,8 +491,8 @@ class FarField:
     def __init__(self, parts: list[NufftOperator]):
         self.parts = parts
 
-    def apply(self, u: np.ndarray) -> np.ndarray:
-        out = self.parts[0].apply(u)
+    def apply(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        out = self.parts[0].apply(u, out=out)
         for part in self.parts[1:]:
             out += part.apply(u)
         return out
@@ -592,11 +592,12 @@ class SplitOperator:
         )
         self.build_time = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
 
-    def apply(self, u: np.ndarray) -> np.ndarray:
-        """(K u)_i ≈ Σ_j Ψ(|x_i − x_j|) w_j u_j, owned rows; u: (n_local,) or (n_local, m)."""
-        out = self.near.apply(u)
+    def apply(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(K u)_i ≈ Σ_j Ψ(|x_i − x_j|) w_j u_j, owned rows; u: (n_local,) or (n_local, m)
+        (into `out` if given)."""
+        out = self.near.apply(u, out=out)
         if self.far is not None:
-            out = out + self.far.apply(u)
+            out += self.far.apply(u)
         return out
 
     def memory_bytes(self) -> int:
