@@ -22,7 +22,7 @@ import math
 import numpy as np
 from mpi4py import MPI
 
-from fem_fhn.nonlocal_.base import NonlocalOperator
+from fem_fhn.nonlocal_.base import NonlocalOperator, as_points
 from fem_fhn.nonlocal_.dense import DenseOperator
 from fem_fhn.nonlocal_.embedded import InSpace
 from fem_fhn.nonlocal_.hmatrix import HMatrixOperator
@@ -115,10 +115,8 @@ def make_operator(
         tol: requested relative accuracy (fast methods; "dense" is exact).
     """
     comm = MPI.COMM_WORLD if comm is None else comm
-    points = np.asarray(points, dtype=float)
+    points = as_points(points)
     weights = np.asarray(weights, dtype=float)
-    if points.ndim == 1:
-        points = points[:, None]
     if points.ndim != 2 or weights.shape != (points.shape[0],):
         raise ParameterError(
             f"points {points.shape} and weights {weights.shape} do not match: "

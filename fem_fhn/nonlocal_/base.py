@@ -49,6 +49,12 @@ class NonlocalOperator(Protocol):
         ...
 
 
+def as_points(points: np.ndarray) -> np.ndarray:
+    """Points as a C-contiguous float64 array of shape (n, d) (a 1-D array: d = 1)."""
+    points = np.ascontiguousarray(points, dtype=float)
+    return points[:, None] if points.ndim == 1 else points
+
+
 def write_into(out: np.ndarray | None, result: np.ndarray) -> np.ndarray:
     """`result`, or `out` holding it (the `out` argument of `NonlocalOperator.apply`)."""
     if out is None:

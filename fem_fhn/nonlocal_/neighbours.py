@@ -23,15 +23,15 @@ import math
 import numpy as np
 from numba import njit
 
+from fem_fhn.nonlocal_.base import as_points
+
 #: cells per column point at most (bounds the cell grid's memory)
 _CELLS_PER_POINT = 4
 
 
 def _padded(points: np.ndarray) -> np.ndarray:
     """Points as (n, 3) float64, missing axes zero."""
-    points = np.asarray(points, dtype=float)
-    if points.ndim == 1:
-        points = points[:, None]
+    points = as_points(points)
     out = np.zeros((points.shape[0], 3))
     out[:, : points.shape[1]] = points
     return out

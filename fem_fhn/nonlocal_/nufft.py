@@ -79,7 +79,7 @@ from mpi4py import MPI
 from numba import njit
 
 from fem_fhn.kernels import SPHERE_AREA, Bump, Custom, decay_radius, radial_mass
-from fem_fhn.nonlocal_.base import check_tol
+from fem_fhn.nonlocal_.base import as_points, check_tol
 from fem_fhn.nonlocal_.sparse import kernel_name
 from fem_fhn.ordering import morton_order
 from fem_fhn.parallel import bounding_box
@@ -534,9 +534,7 @@ class NufftOperator:
 
         tol = check_tol(tol)
         start = time.perf_counter()
-        points = np.asarray(points, dtype=float)
-        if points.ndim == 1:
-            points = points[:, None]
+        points = as_points(points)
         self.comm = comm
         self.kernel = kernel
         self.tol = float(tol)

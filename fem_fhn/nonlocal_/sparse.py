@@ -34,7 +34,7 @@ from mpi4py import MPI
 from numba import njit
 from scipy import sparse
 
-from fem_fhn.nonlocal_.base import write_into
+from fem_fhn.nonlocal_.base import as_points, write_into
 from fem_fhn.nonlocal_.neighbours import within
 from fem_fhn.nonlocal_.packed import DTYPES, PackedCSR, curve_order
 from fem_fhn.parallel import gather_rows, row_counts
@@ -113,9 +113,7 @@ class SparseOperator:
                 "'hmatrix' or 'nufft' for it"
             )
         start = time.perf_counter()
-        points = np.ascontiguousarray(points, dtype=float)
-        if points.ndim == 1:
-            points = points[:, None]
+        points = as_points(points)
         self.comm = comm
         self.kernel = kernel
         self.support = support

@@ -107,7 +107,7 @@ from numba import njit
 from scipy.special import i0, i1
 
 from fem_fhn.kernels import Custom, Indicator, decay_radius, hankel_sum
-from fem_fhn.nonlocal_.base import check_tol
+from fem_fhn.nonlocal_.base import as_points, check_tol
 from fem_fhn.nonlocal_.nufft import NufftOperator
 from fem_fhn.nonlocal_.sparse import SparseOperator, kernel_name
 from fem_fhn.parallel import bounding_box
@@ -543,9 +543,7 @@ class SplitOperator:
     ):
         self.tol = check_tol(tol, below_one=True)
         start = time.perf_counter()
-        points = np.asarray(points, dtype=float)
-        if points.ndim == 1:
-            points = points[:, None]
+        points = as_points(points)
         dim = points.shape[1]
         neighbours = NEIGHBOURS.get(dim, 32) if neighbours is None else neighbours
         ok = isinstance(neighbours, numbers.Real) and math.isfinite(neighbours) and neighbours > 0
