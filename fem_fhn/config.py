@@ -64,6 +64,11 @@ def check_points(key: str, points: list) -> None:
 
 
 MeshSource = str | tuple[str, ...]  # one file or domain name, or a list of surface files
+#: keys of type MeshSource (equal to connectome.LabelFiles): what each allows
+FILE_LISTS = {
+    "mesh.source": "a file or bundled domain name, or a list of surface files",
+    "connectome.labels": "a file of region labels, or a list of them (one per mesh.source file)",
+}
 
 
 @dataclass(frozen=True)
@@ -568,7 +573,7 @@ def _check_type(key: str, value, hint) -> object:
         ok = isinstance(value, str) or (
             isinstance(value, list) and len(value) > 0 and all(isinstance(v, str) for v in value)
         )
-        require(ok, key, value, "a file or bundled domain name, or a list of surface files")
+        require(ok, key, value, FILE_LISTS.get(key, "a file name or a list of them"))
         return value if isinstance(value, str) else tuple(value)
     if hint == FieldValue:  # also float | str
         ok = isinstance(value, str) or (_is_number(value) and math.isfinite(value))

@@ -165,6 +165,12 @@ def _config(tmp_path, **table):
         ({"solver": {"model": "local"}}, "connectome = "),
         ({"connectome": {"zip": "c.zip", "weights": "W.npy", "labels": "l.npy"}}, "connectome.zip"),
         ({"connectome": {"weights": "W.npy"}}, "connectome.labels = ''"),
+        ({"connectome": {"weights": "W.npy", "labels": []}}, "connectome.labels = []"),
+        ({"connectome": {"weights": "W.npy", "labels": ["l.npy", 2]}}, "connectome.labels = ['"),
+        (  # a list of labels for a bundled domain: one file, not two
+            {"connectome": {"weights": "W.npy", "labels": ["labels.npy", "labels.npy"]}},
+            "connectome.labels = ['labels.npy', 'labels.npy'] is not allowed: 2 label file(s)",
+        ),
         (
             {"connectome": {"weights": "W.npy", "labels": "labels.npy", "speed": 0.0}},
             "connectome.sp",

@@ -5,7 +5,9 @@
     weights = "W.npy"                    # .npy/.csv/.txt matrices (n_regions x n_regions)
     tract_lengths = "L.npy"              # optional with weights (none: no delays)
     labels = "regionMapping_16k_76.txt"  # region index per mesh vertex (input node order),
-                                         # or lh.aparc.annot / *.label.gii (matched by name)
+                                         # or lh.aparc.annot / *.label.gii (matched by name),
+                                         # or one file per [mesh] source file:
+                                         # ["lh.aparc.annot", "rh.aparc.annot"]
     speed = 3.0                          # conduction speed (mesh length unit per time unit)
     G = 0.1                              # global coupling strength
     projection = "projection_eeg_65_surface_16k.npy"   # optional sensors x vertices (.npy/.mat)
@@ -13,8 +15,8 @@
     regions_csv = true                   # write regions.csv / regions.png
 
 Paths are relative to the config file. Everything that does not need the mesh is checked when
-the config is read (`check`); the label count and the projection's columns when the run is
-built (`build`).
+the config is read (`check`), the label count of each file of a list against its surface file
+too; the total label count and the projection's columns when the run is built (`build`).
 """
 
 from __future__ import annotations
@@ -44,14 +46,23 @@ from fem_fhn.connectome.data import (
 )
 from fem_fhn.params import require
 
+#: one file, or a list of files (a TOML list, kept as a tuple)
+LabelFiles = str | tuple[str, ...]
+
 
 @dataclass(frozen=True)
 class ConnectomeConfig:
     """Region coupling G Σ_l W_kl (V̄_l(t − d_kl) − V̄_k(t)) of the nonlocal model, d_kl = L_kl /
     speed rounded to whole steps (fixed-step schemes only); time.dt = "auto" counts its rate
     2 |G| max_k Σ_l |W_kl|. Region labels from a parcellation (.annot, .label.gii) are matched
-    to the connectome's region names (a zip with centres.txt), else taken in the order of the
-    file's label table; unlabelled vertices are refused.
+    to the connectome's region names (a zip with centres.txt): the label's name, else for a
+    file of one hemisphere (lh./rh. prefix, hemi-L/R, .L./.R.) the first of ctx-lh-, ctx_lh_,
+    lh-, lh_, lh., l_, L_, l, L before it (rh: the same with r, R) that names a region
+    ("precentral" of lh.aparc.annot: "l_precentral" of connectivity_68); without names they
+    are taken in the order of the file's label table. A list of label files, one per [mesh]
+    source file, is concatenated in the mesh's vertex order, each file holding one label per
+    vertex of its surface (without names, a table's regions are numbered after those of the
+    tables before it). Unlabelled vertices are refused.
 
     See the module docstring for an example table.
     """
@@ -59,7 +70,7 @@ class ConnectomeConfig:
     zip: str = ""  # a TVB connectivity zip (weights.txt, tract_lengths.txt, centres.txt)
     weights: str = ""  # W (n x n), .npy/.csv/.txt, instead of zip
     tract_lengths: str = ""  # L (n x n) with weights (none: no delays)
-    labels: str = ""  # region per vertex: .npy/.txt/.csv integers, or .annot / .label.gii
+    labels: LabelFiles = ""  # region per vertex: a file, or a list with one per mesh.source file
     speed: float = math.inf  # conduction speed, mesh length unit per time unit (inf: no delays)
     G: float = 1.0  # global coupling strength
     projection: str = ""  # sensors x vertices matrix (.npy/.mat) for sensors.csv
@@ -99,23 +110,59 @@ def max_rate(config) -> float:
     return coupling_rate(load(config).weights, config.connectome.G)
 
 
-def load_labels(config, connectome: Connectome) -> np.ndarray:
+def load_labels(config, connectome: Connectome, counts: list[int] | None = None) -> np.ndarray:
     """Region index per vertex in input node order (a parcellation's labels matched to the
-    connectome's region names when it has them, see `fem_fhn.connectome.data`)."""
+    connectome's region names when it has them, see `fem_fhn.connectome.data`); a list of
+    files concatenated, file i holding counts[i] labels (None: not checked)."""
     c = config.connectome
     names = connectome.names if connectome.has_names else None
-    return read_labels(
-        config.path(c.labels), connectome.n_regions, "connectome.labels", names, c.labels
-    )
+    several = isinstance(c.labels, tuple)
+    paths = [config.path(p) for p in c.labels] if several else config.path(c.labels)
+    return read_labels(paths, connectome.n_regions, "connectome.labels", names, shown(c), counts)
+
+
+def shown(c: ConnectomeConfig) -> str | list[str]:
+    """connectome.labels as the config writes it (a list for several files)."""
+    return list(c.labels) if isinstance(c.labels, tuple) else c.labels
+
+
+def surface_counts(config) -> list[int] | None:
+    """The number of vertices of each [mesh] source file when connectome.labels lists one file
+    per source file (None otherwise: the total is checked against the mesh by `build`).
+
+    Raises:
+        ParameterError: a list of labels whose length is not the number of mesh source files.
+    """
+    labels, source = config.connectome.labels, config.mesh.source
+    if not isinstance(labels, tuple):
+        return None
+    sources = source if isinstance(source, tuple) else (source,)
+    if len(labels) != len(sources):
+        why = f"{len(labels)} label file(s) for {len(sources)} mesh.source file(s)"
+        allowed = "one label file, or a list with one label file per mesh.source file, in order"
+        raise refuse("connectome.labels", list(labels), why, allowed)
+    if not isinstance(source, tuple):
+        return None
+    from fem_fhn.surface import read_surface
+
+    return [len(read_surface(path).vertices) for path in config.mesh_source()]
 
 
 def input_files(config) -> dict[str, Path]:
-    """{key: path} of the files [connectome] reads (checksummed by checkpoints)."""
+    """{key: path} of the files [connectome] reads (checksummed by checkpoints); a list of label
+    files as connectome.labels[i]."""
     c = config.connectome
     if c is None:
         return {}
     keys = ("zip", "weights", "tract_lengths", "labels", "projection", "sensors")
-    return {f"connectome.{k}": config.path(getattr(c, k)) for k in keys if getattr(c, k)}
+    files = {}
+    for k in keys:
+        value = getattr(c, k)
+        if isinstance(value, tuple):
+            files.update({f"connectome.{k}[{i}]": config.path(v) for i, v in enumerate(value)})
+        elif value:
+            files[f"connectome.{k}"] = config.path(value)
+    return files
 
 
 def physics(config) -> dict:
@@ -141,8 +188,9 @@ def check(config) -> None:
             "[connectome] with solver.model = 'nonlocal' and no [network] or [kinetic]",
         )
     check_scheme(config.time.scheme)
+    counts = surface_counts(config)
     connectome = load(config)
-    load_labels(config, connectome)
+    load_labels(config, connectome, counts)
     if c.projection:
         sensor_names(config, read_projection(config.path(c.projection)))
 
@@ -171,10 +219,11 @@ def build(config, nodes, rho0: np.ndarray, dt: float) -> ConnectomeCoupling:
     connectome = load(config)
     labels = load_labels(config, connectome)
     if labels.size != nodes.n_global:
+        files = "the files have" if isinstance(c.labels, tuple) else "the file has"
         raise refuse(
             "connectome.labels",
-            c.labels,
-            f"the file has {labels.size} labels, the mesh has {nodes.n_global} vertices",
+            shown(c),
+            f"{files} {labels.size} labels, the mesh has {nodes.n_global} vertices",
             "one region label per vertex, in input node order",
         )
     owned = labels[nodes.global_index]

@@ -14,10 +14,21 @@ Formats:
   `*.annot`, read by nibabel) or a GIfTI label file (`*.label.gii`, its NIFTI_INTENT_LABEL
   array and label table). A parcellation's labels become region indices by name when the
   connectome names its regions (a TVB zip with `centres.txt`): each label used by a vertex must
-  be the name of a region (exactly, case included), the others are refused, listed. Without
-  region names (plain matrices) entry j of the label table, in the file's order, is region j.
-  A vertex whose value is in no entry of the table is unlabelled (nibabel's −1 of FreeSurfer
-  annotations); a file with unlabelled vertices is refused, with their number;
+  be the name of a region (exactly, case included) or, for a file of one hemisphere, that name
+  with one of the hemisphere's prefixes (`HEMISPHERE_PREFIXES`, tried in order after the name
+  itself); the others are refused, listed. The hemisphere is read from the file name
+  (`hemisphere`: FreeSurfer's `lh.`/`rh.`, BIDS' `hemi-L`/`hemi-R`, HCP's `.L.`/`.R.`), so
+  FreeSurfer's `lh.aparc.annot` and `rh.aparc.annot`, which both name "precentral", match the
+  regions "l_precentral" and "r_precentral" of tvb-data's connectivity_68, or
+  "ctx-lh-precentral" and "ctx-rh-precentral". Without region names (plain matrices) entry j of
+  the label table, in the file's order, is region j. A vertex whose value is in no entry of the
+  table is unlabelled (nibabel's −1 of FreeSurfer annotations); a file with unlabelled vertices
+  is refused, with their number;
+- several label files (one per surface file of a mesh merged from several, e.g. both
+  hemispheres) are concatenated in their order, as the surfaces' vertices are; each must hold
+  one label per vertex of its surface. Integer files hold region indices of the whole
+  connectome; without region names the regions of a parcellation's table are numbered after
+  those of the tables of the parcellations before it in the list;
 - projections: a sensors × vertices matrix (`.npy`, or `.mat` with one 2D numeric array).
 """
 
@@ -41,6 +52,12 @@ LABEL_FILES = (
 )
 #: the parcellation formats with a label table (`read_parcellation`)
 PARCELLATION_SUFFIXES = (".annot", ".label.gii", ".label.gii.gz")
+#: the prefixes a connectome's region names put before a parcellation's label name for each
+#: hemisphere, tried in this order after the name itself (`match_names`)
+HEMISPHERE_PREFIXES = {
+    "lh": ("ctx-lh-", "ctx_lh_", "lh-", "lh_", "lh.", "l_", "L_", "l", "L"),
+    "rh": ("ctx-rh-", "ctx_rh_", "rh-", "rh_", "rh.", "r_", "R_", "r", "R"),
+}
 PROJECTION_FILES = "a .npy file or a .mat file holding one 2D array (sensors x vertices)"
 
 
@@ -197,29 +214,62 @@ def read_connectome(
 
 
 def read_labels(
-    path: Path | str,
+    path: Path | str | list | tuple,
     n_regions: int,
     key: str = "connectome.labels",
     names: tuple[str, ...] | None = None,
     value=None,
+    counts: list[int] | None = None,
 ) -> np.ndarray:
     """Region index per vertex (input node order), integers in [0, n_regions).
 
     Args:
-        path: the labels file (see the module docstring for the formats).
+        path: the labels file, or a list of them concatenated in order (see the module docstring
+            for the formats and how names are matched).
         n_regions: the number of regions.
-        key, value: the config key and value an error names (value: default the path).
+        key, value: the config key and value an error names (value: default the path; for a
+            list, a list whose entries name the files).
         names: the connectome's region names, to match a parcellation's labels by name (None:
-            entry j of its label table is region j).
+            entry j of its label table is region j, after the tables of the files before it).
+        counts: the number of vertices each file must label (None: not checked here).
     """
-    path = Path(path)
-    shown = str(path) if value is None else value
-    if path.name.endswith(PARCELLATION_SUFFIXES):
-        table, names_of_table = read_parcellation(path, key, shown)
-        values = _regions_of_table(table, names_of_table, names, key, shown)
-    else:
-        values = load_numbers(path, key, shown)
-    return check_labels(values, n_regions, key)
+    single = not isinstance(path, list | tuple)
+    paths = [Path(path)] if single else [Path(p) for p in path]
+    if value is None:
+        value = str(paths[0]) if single else [str(p) for p in paths]
+    shown = [value] if single else list(value)
+    parts, unmatched, offset = [], [], 0
+    for i, p in enumerate(paths):
+        if p.name.endswith(PARCELLATION_SUFFIXES):
+            table, table_names = read_parcellation(p, key, shown[i])
+            if names is None:
+                values, offset = table + offset, offset + len(table_names)
+            else:
+                values, missing = match_names(table, table_names, names, hemisphere(p))
+                if missing:
+                    unmatched.append((shown[i], missing))
+        else:
+            values = load_numbers(p, key, shown[i])
+        if counts is not None and values.size != counts[i]:
+            why = (
+                f"{shown[i]!r} has {values.size} labels, its surface file (mesh.source[{i}]) "
+                f"has {counts[i]} vertices"
+            )
+            raise refuse(key, value, why, "one label per vertex of each surface file")
+        parts.append(values)
+    if unmatched:
+        raise unmatched_error(unmatched, names, key, value)
+    return check_labels(np.concatenate(parts), n_regions, key)
+
+
+def hemisphere(path: Path | str) -> str | None:
+    """The hemisphere ("lh" or "rh") a file name shows: FreeSurfer's `lh.`/`rh.` prefix, BIDS'
+    `hemi-L`/`hemi-R`, HCP's `.L.`/`.R.`; None for none."""
+    name = Path(path).name
+    for hemi, side in (("lh", "L"), ("rh", "R")):
+        if name.startswith(f"{hemi}.") or f"hemi-{side}" in name or f".{side}." in name:
+            return hemi
+    return None
 
 
 def read_parcellation(path: Path, key: str, shown) -> tuple[np.ndarray, list[str]]:
@@ -263,22 +313,44 @@ def read_parcellation(path: Path, key: str, shown) -> tuple[np.ndarray, list[str
     return table, table_names
 
 
-def _regions_of_table(
-    table: np.ndarray, table_names: list[str], names: tuple[str, ...] | None, key: str, shown
-) -> np.ndarray:
-    """Region index per vertex from its label-table entry: by name when the regions are named,
-    else the entry's position in the table."""
-    if names is None:
-        return table
+def match_names(
+    table: np.ndarray, table_names: list[str], names: tuple[str, ...], hemi: str | None
+) -> tuple[np.ndarray, list[str]]:
+    """Region index per vertex from its label-table entry, by name: a label is the region of
+    its own name, else (a file of hemisphere `hemi`) of the first name in
+    HEMISPHERE_PREFIXES[hemi] + label that is a region.
+
+    Returns:
+        the regions (−1 on vertices whose label matches none) and the unmatched labels used by
+        a vertex, in table order.
+    """
     index = {name: k for k, name in enumerate(names)}
+    prefixes = ("", *HEMISPHERE_PREFIXES.get(hemi, ()))
+    regions = np.array(
+        [next((index[p + n] for p in prefixes if p + n in index), -1) for n in table_names],
+        dtype=np.int64,
+    )
     used = np.unique(table)
-    missing = [table_names[j] for j in used if table_names[j] not in index]
-    if missing:
-        shown_names = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-        why = f"the labels {', '.join(map(repr, missing))} are not regions of the connectome"
-        raise refuse(key, shown, why, f"labels named as the connectome's regions ({shown_names})")
-    regions = np.array([index.get(name, -1) for name in table_names], dtype=np.int64)
-    return regions[table]
+    return regions[table], [table_names[j] for j in used if regions[j] < 0]
+
+
+def unmatched_error(
+    unmatched: list[tuple[str, list[str]]], names: tuple[str, ...], key: str, value
+) -> ParameterError:
+    """The one-line refusal of labels that name no region: [(file, its unmatched labels)]."""
+    shown_names = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    listed = [", ".join(map(repr, missing)) for _, missing in unmatched]
+    if len(unmatched) == 1 and not isinstance(value, list):
+        why = f"the labels {listed[0]} are not regions of the connectome"
+    else:
+        why = "labels that are not regions of the connectome: " + "; ".join(
+            f"{file!r}: {labels}" for (file, _), labels in zip(unmatched, listed, strict=True)
+        )
+    allowed = (
+        f"labels named as the connectome's regions ({shown_names}), or in a file of one "
+        f"hemisphere with its prefix (lh: {' '.join(HEMISPHERE_PREFIXES['lh'])}; rh alike)"
+    )
+    return refuse(key, value, why, allowed)
 
 
 def check_labels(values: np.ndarray, n_regions: int, key: str = "connectome.labels") -> np.ndarray:
