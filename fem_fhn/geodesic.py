@@ -22,8 +22,6 @@ costs about ten times more and the heat method needs a global solve per source.
 
 from __future__ import annotations
 
-import heapq
-
 import numpy as np
 from numba import njit
 from scipy import sparse
@@ -45,16 +43,25 @@ def _norm(p, q):
 
 
 @njit(cache=True)
-def triangle_update(pa, pb, pc, da, db):
-    """Distance at C from the final distances d_A, d_B at A and B (module docstring)."""
+def _corner(pa, pb, pc):
+    """The unfolded geometry of the corner C of triangle (A, B, C): e = |AB|, |AC|, |BC| and C's
+    coordinates (c_x, c_y) with A at the origin and B at (e, 0) (c_x = 0 when e = 0)."""
     e = _norm(pa, pb)
     ac = _norm(pa, pc)
     bc = _norm(pb, pc)
+    if e <= 0.0:
+        return e, ac, bc, 0.0, 0.0
+    cx = (ac * ac - bc * bc + e * e) / (2.0 * e)
+    cy = np.sqrt(max(ac * ac - cx * cx, 0.0))
+    return e, ac, bc, cx, cy
+
+
+@njit(cache=True)
+def _unfolded_update(e, ac, bc, cx, cy, da, db):
+    """d_C from d_A, d_B and the corner's geometry (`_corner`; the module docstring)."""
     through_vertex = min(da + ac, db + bc)
     if e <= 0.0:
         return through_vertex
-    cx = (ac * ac - bc * bc + e * e) / (2.0 * e)
-    cy = np.sqrt(max(ac * ac - cx * cx, 0.0))
     sx = (da * da - db * db + e * e) / (2.0 * e)
     s2 = da * da - sx * sx
     if s2 < 0.0 or cy <= 0.0:
@@ -67,59 +74,148 @@ def triangle_update(pa, pb, pc, da, db):
 
 
 @njit(cache=True)
-def _march(src, vertices, triangles, vt_ptr, vt_idx, cutoff, dist, final, out_idx, out_d):
-    """Fast marching from `src` up to `cutoff`; writes (vertex, distance) pairs, returns count."""
-    n_out = 0
-    touched = [src]
-    dist[src] = 0.0
-    heap = [(0.0, src)]
-    while len(heap) > 0:
-        d, v = heapq.heappop(heap)
-        if final[v] or d > dist[v]:
-            continue
-        if d > cutoff:
-            break
-        final[v] = True
-        if n_out < out_idx.shape[0]:
-            out_idx[n_out] = v
-            out_d[n_out] = d
-        n_out += 1
+def triangle_update(pa, pb, pc, da, db):
+    """Distance at C from the final distances d_A, d_B at A and B (module docstring)."""
+    e, ac, bc, cx, cy = _corner(pa, pb, pc)
+    return _unfolded_update(e, ac, bc, cx, cy, da, db)
+
+
+@njit(cache=True)
+def _corners(vertices, triangles, vt_ptr, vt_idx):  # pragma: no cover - compiled
+    """For each vertex A, its corners (B, C) in both orientations of every triangle around it,
+    as CSR arrays: pointer, (B, C) pairs and the rows (e, |AC|, |BC|, c_x, c_y) of `_corner`."""
+    n = vt_ptr.size - 1
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    for v in range(n):
+        ptr[v + 1] = ptr[v] + 2 * (vt_ptr[v + 1] - vt_ptr[v])
+    pairs = np.empty((ptr[n], 2), dtype=np.int64)
+    geometry = np.empty((ptr[n], 5))
+    for v in range(n):
+        p = ptr[v]
         for k in range(vt_ptr[v], vt_ptr[v + 1]):
             t = vt_idx[k]
             for i in range(3):
                 c = triangles[t, i]
-                if final[c]:
+                if c == v:
                     continue
                 o = triangles[t, 0] + triangles[t, 1] + triangles[t, 2] - v - c
-                if final[o]:
-                    dc = triangle_update(vertices[v], vertices[o], vertices[c], dist[v], dist[o])
+                pairs[p, 0] = o
+                pairs[p, 1] = c
+                e, ac, bc, cx, cy = _corner(vertices[v], vertices[o], vertices[c])
+                geometry[p, 0] = e
+                geometry[p, 1] = ac
+                geometry[p, 2] = bc
+                geometry[p, 3] = cx
+                geometry[p, 4] = cy
+                p += 1
+    return ptr, pairs, geometry
+
+
+@njit(cache=True)
+def _before(dist, a, b):  # pragma: no cover - compiled
+    """Heap order: (d_a, a) < (d_b, b)."""
+    return dist[a] < dist[b] or (dist[a] == dist[b] and a < b)
+
+
+@njit(cache=True)
+def _sift_up(heap, where, dist, k):  # pragma: no cover - compiled
+    v = heap[k]
+    while k > 0:
+        parent = (k - 1) >> 1
+        u = heap[parent]
+        if not _before(dist, v, u):
+            break
+        heap[k] = u
+        where[u] = k
+        k = parent
+    heap[k] = v
+    where[v] = k
+
+
+@njit(cache=True)
+def _pop(heap, where, dist, size):  # pragma: no cover - compiled
+    """Remove and return the heap's first vertex (the heap holds `size` vertices)."""
+    top = heap[0]
+    where[top] = -1
+    size -= 1
+    if size == 0:
+        return top
+    v = heap[size]
+    k = 0
+    while True:
+        child = 2 * k + 1
+        if child >= size:
+            break
+        if child + 1 < size and _before(dist, heap[child + 1], heap[child]):
+            child += 1
+        if not _before(dist, heap[child], v):
+            break
+        heap[k] = heap[child]
+        where[heap[k]] = k
+        k = child
+    heap[k] = v
+    where[v] = k
+    return top
+
+
+@njit(cache=True)
+def _march(src, corner_ptr, pairs, geometry, cutoff, dist, final, heap, where, out_idx):
+    """Fast marching from `src` up to `cutoff`.
+
+    Writes the vertices reached (d ≤ cutoff) to `out_idx` in the order they become final and
+    returns their count; their distances are left in `dist` (and `final` set) for the caller,
+    which resets both on these vertices. The front is a binary heap of vertices ordered by
+    (distance, index) with decrease-key (`where`: a vertex's place in it, −1 when absent), so
+    vertices become final in the order of the (distance, index) pairs.
+    """
+    n_out = 0
+    dist[src] = 0.0
+    heap[0] = src
+    where[src] = 0
+    size = 1
+    while size > 0:
+        v = _pop(heap, where, dist, size)
+        size -= 1
+        final[v] = True
+        out_idx[n_out] = v
+        n_out += 1
+        dv = dist[v]
+        for k in range(corner_ptr[v], corner_ptr[v + 1]):
+            c = pairs[k, 1]
+            if final[c]:
+                continue
+            o = pairs[k, 0]
+            if final[o]:
+                g = geometry[k]
+                dc = _unfolded_update(g[0], g[1], g[2], g[3], g[4], dv, dist[o])
+            else:
+                dc = dv + geometry[k, 1]
+            if dc < dist[c] and dc <= cutoff:
+                dist[c] = dc
+                if where[c] < 0:
+                    heap[size] = c
+                    size += 1
+                    _sift_up(heap, where, dist, size - 1)
                 else:
-                    dc = dist[v] + _norm(vertices[v], vertices[c])
-                if dc < dist[c] and dc <= cutoff:
-                    if dist[c] == np.inf:
-                        touched.append(c)
-                    dist[c] = dc
-                    heapq.heappush(heap, (dc, c))
-    for v in touched:
-        dist[v] = np.inf
-        final[v] = False
+                    _sift_up(heap, where, dist, where[c])
     return n_out
 
 
 @njit(cache=True)
-def _march_all(sources, vertices, triangles, vt_ptr, vt_idx, cutoff, capacity):
-    n = vertices.shape[0]
+def _march_all(sources, n, corner_ptr, pairs, geometry, cutoff, capacity):
+    """Rows of (sorted vertex indices, distances) from every source, as CSR arrays."""
     dist = np.full(n, np.inf)
     final = np.zeros(n, dtype=np.bool_)
+    heap = np.empty(n, dtype=np.int64)
+    where = np.full(n, -1, dtype=np.int64)
     indptr = np.zeros(sources.shape[0] + 1, dtype=np.int64)
     indices = np.empty(capacity, dtype=np.int64)
     values = np.empty(capacity, dtype=np.float64)
     row_idx = np.empty(n, dtype=np.int64)
-    row_d = np.empty(n, dtype=np.float64)
     nnz = 0
     for r in range(sources.shape[0]):
         count = _march(
-            sources[r], vertices, triangles, vt_ptr, vt_idx, cutoff, dist, final, row_idx, row_d
+            sources[r], corner_ptr, pairs, geometry, cutoff, dist, final, heap, where, row_idx
         )
         if nnz + count > indices.shape[0]:
             size = max(2 * indices.shape[0], nnz + count)
@@ -128,8 +224,14 @@ def _march_all(sources, vertices, triangles, vt_ptr, vt_idx, cutoff, capacity):
             grown_i[:nnz] = indices[:nnz]
             grown_v[:nnz] = values[:nnz]
             indices, values = grown_i, grown_v
-        indices[nnz : nnz + count] = row_idx[:count]
-        values[nnz : nnz + count] = row_d[:count]
+        row = row_idx[:count]
+        row.sort()
+        for k in range(count):
+            v = row[k]
+            indices[nnz + k] = v
+            values[nnz + k] = dist[v]
+            dist[v] = np.inf
+            final[v] = False
         nnz += count
         indptr[r + 1] = nnz
     return indptr, indices[:nnz], values[:nnz]
@@ -163,12 +265,11 @@ def geodesic_neighbours(
     sources = np.arange(n, dtype=np.int64) if sources is None else np.asarray(sources, np.int64)
     if not cutoff > 0:
         raise ValueError(f"cutoff = {cutoff!r} is not allowed: a distance > 0")
-    vt_ptr, vt_idx = vertex_triangles(triangles, n)
+    corner_ptr, pairs, geometry = _corners(vertices, triangles, *vertex_triangles(triangles, n))
     capacity = max(16, 32 * len(sources))
     indptr, indices, values = _march_all(
-        sources, vertices, triangles, vt_ptr, vt_idx, float(cutoff), capacity
+        sources, n, corner_ptr, pairs, geometry, float(cutoff), capacity
     )
     matrix = sparse.csr_matrix((values, indices, indptr), shape=(len(sources), n))
-    matrix.has_sorted_indices = False
-    matrix.sort_indices()
+    matrix.has_sorted_indices = True  # each row sorted by `_march_all`
     return matrix

@@ -94,6 +94,43 @@ def _symmetric_product(indptr, indices, data, diagonal, x, y):  # pragma: no cov
         y[i] += s0 + s1
 
 
+@njit(cache=True)
+def _reordered(indptr, indices, data, row_order, rank, upper):  # pragma: no cover - compiled
+    """The CSR matrix with its rows taken in `row_order` and column j renumbered rank[j], each
+    row sorted by column (no duplicates within a row); with `upper`, only the strict upper
+    triangle is kept and the diagonal returned apart (else the returned diagonal is zeros)."""
+    n_rows = row_order.size
+    ptr = np.zeros(n_rows + 1, dtype=np.int64)
+    for i in range(n_rows):
+        r = row_order[i]
+        kept = indptr[r + 1] - indptr[r]
+        if upper:
+            kept = 0
+            for k in range(indptr[r], indptr[r + 1]):
+                kept += rank[indices[k]] > i
+        ptr[i + 1] = ptr[i] + kept
+    out_idx = np.empty(ptr[n_rows], dtype=np.int64)
+    out_val = np.empty(ptr[n_rows], dtype=data.dtype)
+    diagonal = np.zeros(n_rows, dtype=data.dtype)
+    for i in range(n_rows):
+        r = row_order[i]
+        p = ptr[i]
+        for k in range(indptr[r], indptr[r + 1]):
+            j = rank[indices[k]]
+            if upper and j <= i:
+                if j == i:
+                    diagonal[i] += data[k]
+                continue
+            out_idx[p] = j
+            out_val[p] = data[k]
+            p += 1
+        span = out_idx[ptr[i] : p]
+        by_column = np.argsort(span)
+        out_val[ptr[i] : p] = out_val[ptr[i] : p][by_column]
+        out_idx[ptr[i] : p] = span[by_column]
+    return ptr, out_idx, out_val, diagonal
+
+
 def index_type(n_columns: int) -> type:
     """The narrowest unsigned integer type that holds the column indices 0 … n_columns − 1."""
     for dtype in (np.uint16, np.uint32):
@@ -141,23 +178,13 @@ class PackedCSR:
         )
         rank = np.empty(n_columns, dtype=np.int64)
         rank[self.column_order] = np.arange(n_columns)
-        stored = sparse.csr_array(matrix)[self.row_order]
-        stored = sparse.csr_array(
-            (stored.data, rank[stored.indices], stored.indptr), shape=matrix.shape
-        )
-        stored.sort_indices()
+        matrix = sparse.csr_array(matrix)
         self.symmetric = symmetric
-        self.diagonal = np.zeros(0, dtype=DTYPES[precision])
-        if symmetric:
-            self.diagonal = stored.diagonal().astype(DTYPES[precision])
-            row = np.repeat(np.arange(n_rows), np.diff(stored.indptr))
-            upper = stored.indices > row  # the strict upper triangle; rows stay sorted
-            indptr = np.zeros(n_rows + 1, dtype=np.int64)
-            np.cumsum(np.bincount(row[upper], minlength=n_rows), out=indptr[1:])
-            stored = sparse.csr_array(
-                (stored.data[upper], stored.indices[upper], indptr), shape=matrix.shape
-            )
-        self._store(stored.indptr, stored.indices, stored.data, int(matrix.nnz))
+        indptr, indices, data, diagonal = _reordered(
+            matrix.indptr, matrix.indices, matrix.data, self.row_order, rank, symmetric
+        )
+        self.diagonal = diagonal.astype(DTYPES[precision])[: n_rows if symmetric else 0]
+        self._store(indptr, indices, data, int(matrix.nnz))
 
     @classmethod
     def from_stored(
