@@ -83,7 +83,8 @@ def triangle_update(pa, pb, pc, da, db):
 @njit(cache=True)
 def _corners(vertices, triangles, vt_ptr, vt_idx):  # pragma: no cover - compiled
     """For each vertex A, its corners (B, C) in both orientations of every triangle around it,
-    as CSR arrays: pointer, (B, C) pairs and the rows (e, |AC|, |BC|, c_x, c_y) of `_corner`."""
+    sorted by C, as CSR arrays: pointer, (B, C) pairs and the rows (e, |AC|, |BC|, c_x, c_y)
+    of `_corner`."""
     n = vt_ptr.size - 1
     ptr = np.zeros(n + 1, dtype=np.int64)
     for v in range(n):
@@ -108,6 +109,9 @@ def _corners(vertices, triangles, vt_ptr, vt_idx):  # pragma: no cover - compile
                 geometry[p, 3] = cx
                 geometry[p, 4] = cy
                 p += 1
+        by_c = ptr[v] + np.argsort(pairs[ptr[v] : p, 1], kind="mergesort")
+        pairs[ptr[v] : p] = pairs[by_c]
+        geometry[ptr[v] : p] = geometry[by_c]
     return ptr, pairs, geometry
 
 
@@ -180,30 +184,43 @@ def _march(src, corner_ptr, pairs, geometry, cutoff, dist, final, heap, where, o
         out_idx[n_out] = v
         n_out += 1
         dv = dist[v]
-        for k in range(corner_ptr[v], corner_ptr[v + 1]):
+        best = np.inf  # the smallest update of the current neighbour (corners sorted by C)
+        end = corner_ptr[v + 1]
+        for k in range(corner_ptr[v], end):
             c = pairs[k, 1]
-            if final[c]:
+            if not final[c]:
+                o = pairs[k, 0]
+                if final[o]:
+                    dc = _unfolded_update(
+                        geometry[k, 0],
+                        geometry[k, 1],
+                        geometry[k, 2],
+                        geometry[k, 3],
+                        geometry[k, 4],
+                        dv,
+                        dist[o],
+                    )
+                else:
+                    dc = dv + geometry[k, 1]
+                best = min(best, dc)
+            if k + 1 < end and pairs[k + 1, 1] == c:
                 continue
-            o = pairs[k, 0]
-            if final[o]:
-                g = geometry[k]
-                dc = _unfolded_update(g[0], g[1], g[2], g[3], g[4], dv, dist[o])
-            else:
-                dc = dv + geometry[k, 1]
-            if dc < dist[c] and dc <= cutoff:
-                dist[c] = dc
+            if best < dist[c] and best <= cutoff:
+                dist[c] = best
                 if where[c] < 0:
                     heap[size] = c
                     size += 1
                     _sift_up(heap, where, dist, size - 1)
                 else:
                     _sift_up(heap, where, dist, where[c])
+            best = np.inf
     return n_out
 
 
 @njit(cache=True)
-def _march_all(sources, n, corner_ptr, pairs, geometry, cutoff, capacity):
-    """Rows of (sorted vertex indices, distances) from every source, as CSR arrays."""
+def _march_all(sources, n, corner_ptr, pairs, geometry, cutoff, capacity, sort):
+    """Rows of (vertex indices, distances) from every source, as CSR arrays; each row sorted by
+    vertex with `sort`, else in the order the vertices became final."""
     dist = np.full(n, np.inf)
     final = np.zeros(n, dtype=np.bool_)
     heap = np.empty(n, dtype=np.int64)
@@ -225,7 +242,8 @@ def _march_all(sources, n, corner_ptr, pairs, geometry, cutoff, capacity):
             grown_v[:nnz] = values[:nnz]
             indices, values = grown_i, grown_v
         row = row_idx[:count]
-        row.sort()
+        if sort:
+            row.sort()
         for k in range(count):
             v = row[k]
             indices[nnz + k] = v
@@ -242,6 +260,7 @@ def geodesic_neighbours(
     triangles: np.ndarray,
     cutoff: float,
     sources: np.ndarray | None = None,
+    sort: bool = True,
 ) -> sparse.csr_matrix:
     """Geodesic distances d(s, v) ≤ cutoff from each source s (rows) to the vertices v (columns).
 
@@ -250,6 +269,8 @@ def geodesic_neighbours(
         triangles: (m, 3) vertex indices.
         cutoff: largest distance kept (in the units of the vertices), > 0.
         sources: the rows, as vertex indices (default: every vertex).
+        sort: sort each row's columns (else they come in the order of increasing distance, for
+            a caller that reorders them anyway).
 
     Returns:
         A CSR matrix of shape (len(sources), n) whose stored entries are the distances (the
@@ -268,8 +289,8 @@ def geodesic_neighbours(
     corner_ptr, pairs, geometry = _corners(vertices, triangles, *vertex_triangles(triangles, n))
     capacity = max(16, 32 * len(sources))
     indptr, indices, values = _march_all(
-        sources, n, corner_ptr, pairs, geometry, float(cutoff), capacity
+        sources, n, corner_ptr, pairs, geometry, float(cutoff), capacity, sort
     )
     matrix = sparse.csr_matrix((values, indices, indptr), shape=(len(sources), n))
-    matrix.has_sorted_indices = True  # each row sorted by `_march_all`
+    matrix.has_sorted_indices = sort
     return matrix
