@@ -89,7 +89,7 @@ def _corners(vertices, triangles, vt_ptr, vt_idx):  # pragma: no cover - compile
     ptr = np.zeros(n + 1, dtype=np.int64)
     for v in range(n):
         ptr[v + 1] = ptr[v] + 2 * (vt_ptr[v + 1] - vt_ptr[v])
-    pairs = np.empty((ptr[n], 2), dtype=np.int64)
+    pairs = np.empty((ptr[n], 2), dtype=np.int32)
     geometry = np.empty((ptr[n], 5))
     for v in range(n):
         p = ptr[v]
@@ -223,8 +223,8 @@ def _march_all(sources, n, corner_ptr, pairs, geometry, cutoff, capacity, sort):
     vertex with `sort`, else in the order the vertices became final."""
     dist = np.full(n, np.inf)
     final = np.zeros(n, dtype=np.bool_)
-    heap = np.empty(n, dtype=np.int64)
-    where = np.full(n, -1, dtype=np.int64)
+    heap = np.empty(n, dtype=np.int32)
+    where = np.full(n, -1, dtype=np.int32)
     indptr = np.zeros(sources.shape[0] + 1, dtype=np.int64)
     indices = np.empty(capacity, dtype=np.int64)
     values = np.empty(capacity, dtype=np.float64)
