@@ -116,28 +116,29 @@ def _corners(vertices, triangles, vt_ptr, vt_idx):  # pragma: no cover - compile
 
 
 @njit(cache=True)
-def _before(dist, a, b):  # pragma: no cover - compiled
+def _before(key_a, a, key_b, b):  # pragma: no cover - compiled
     """Heap order: (d_a, a) < (d_b, b)."""
-    return dist[a] < dist[b] or (dist[a] == dist[b] and a < b)
+    return key_a < key_b or (key_a == key_b and a < b)
 
 
 @njit(cache=True)
-def _sift_up(heap, where, dist, k):  # pragma: no cover - compiled
-    v = heap[k]
+def _sift_up(heap, keys, where, k, v, key):  # pragma: no cover - compiled
+    """Place vertex v with key d_v at heap position k or above it."""
     while k > 0:
         parent = (k - 1) >> 1
-        u = heap[parent]
-        if not _before(dist, v, u):
+        if not _before(key, v, keys[parent], heap[parent]):
             break
-        heap[k] = u
-        where[u] = k
+        heap[k] = heap[parent]
+        keys[k] = keys[parent]
+        where[heap[k]] = k
         k = parent
     heap[k] = v
+    keys[k] = key
     where[v] = k
 
 
 @njit(cache=True)
-def _pop(heap, where, dist, size):  # pragma: no cover - compiled
+def _pop(heap, keys, where, size):  # pragma: no cover - compiled
     """Remove and return the heap's first vertex (the heap holds `size` vertices)."""
     top = heap[0]
     where[top] = -1
@@ -145,40 +146,45 @@ def _pop(heap, where, dist, size):  # pragma: no cover - compiled
     if size == 0:
         return top
     v = heap[size]
+    key = keys[size]
     k = 0
     while True:
         child = 2 * k + 1
         if child >= size:
             break
-        if child + 1 < size and _before(dist, heap[child + 1], heap[child]):
+        if child + 1 < size and _before(keys[child + 1], heap[child + 1], keys[child], heap[child]):
             child += 1
-        if not _before(dist, heap[child], v):
+        if not _before(keys[child], heap[child], key, v):
             break
         heap[k] = heap[child]
+        keys[k] = keys[child]
         where[heap[k]] = k
         k = child
     heap[k] = v
+    keys[k] = key
     where[v] = k
     return top
 
 
 @njit(cache=True)
-def _march(src, corner_ptr, pairs, geometry, cutoff, dist, final, heap, where, out_idx):
+def _march(src, corner_ptr, pairs, geometry, cutoff, dist, final, heap, keys, where, out_idx):
     """Fast marching from `src` up to `cutoff`.
 
     Writes the vertices reached (d ≤ cutoff) to `out_idx` in the order they become final and
     returns their count; their distances are left in `dist` (and `final` set) for the caller,
     which resets both on these vertices. The front is a binary heap of vertices ordered by
-    (distance, index) with decrease-key (`where`: a vertex's place in it, −1 when absent), so
+    (distance, index) with decrease-key (`keys`: the distances of its vertices, `where`: a
+    vertex's place in it, −1 when absent), so
     vertices become final in the order of the (distance, index) pairs.
     """
     n_out = 0
     dist[src] = 0.0
     heap[0] = src
+    keys[0] = 0.0
     where[src] = 0
     size = 1
     while size > 0:
-        v = _pop(heap, where, dist, size)
+        v = _pop(heap, keys, where, size)
         size -= 1
         final[v] = True
         out_idx[n_out] = v
@@ -208,11 +214,10 @@ def _march(src, corner_ptr, pairs, geometry, cutoff, dist, final, heap, where, o
             if best < dist[c] and best <= cutoff:
                 dist[c] = best
                 if where[c] < 0:
-                    heap[size] = c
                     size += 1
-                    _sift_up(heap, where, dist, size - 1)
+                    _sift_up(heap, keys, where, size - 1, c, best)
                 else:
-                    _sift_up(heap, where, dist, where[c])
+                    _sift_up(heap, keys, where, where[c], c, best)
             best = np.inf
     return n_out
 
@@ -224,6 +229,7 @@ def _march_all(sources, n, corner_ptr, pairs, geometry, cutoff, capacity, sort):
     dist = np.full(n, np.inf)
     final = np.zeros(n, dtype=np.bool_)
     heap = np.empty(n, dtype=np.int32)
+    keys = np.empty(n)
     where = np.full(n, -1, dtype=np.int32)
     indptr = np.zeros(sources.shape[0] + 1, dtype=np.int64)
     indices = np.empty(capacity, dtype=np.int64)
@@ -232,7 +238,7 @@ def _march_all(sources, n, corner_ptr, pairs, geometry, cutoff, capacity, sort):
     nnz = 0
     for r in range(sources.shape[0]):
         count = _march(
-            sources[r], corner_ptr, pairs, geometry, cutoff, dist, final, heap, where, row_idx
+            sources[r], corner_ptr, pairs, geometry, cutoff, dist, final, heap, keys, where, row_idx
         )
         if nnz + count > indices.shape[0]:
             size = max(2 * indices.shape[0], nnz + count)
