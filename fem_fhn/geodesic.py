@@ -13,6 +13,11 @@ triangle), otherwise min(d_A + |AC|, d_B + |BC|) (through a vertex). Each update
 point source on a flat patch; on a curved surface the error is of second order in the mesh size.
 Vertices reached only along edges get d_A + |AC| (an upper bound).
 
+The unfolded geometry of every corner (e, |AC|, |BC|, C's plane coordinates) is computed once
+for all sources; the front is a binary heap of vertices with decrease-key, ordered by (distance,
+vertex index), so the order in which vertices become final, and every distance, is that of a
+Dijkstra queue on the same pairs. Per source only the vertices it reached are reset.
+
 The method is chosen for the kernels of neural fields: it needs only the vertices within the
 cutoff of each source (cost ∝ n_sources × neighbours × log), where exact window propagation
 costs about ten times more and the heat method needs a global solve per source.
@@ -122,19 +127,23 @@ def _before(key_a, a, key_b, b):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def _place(heap, keys, where, k, v, key):  # pragma: no cover - compiled
+    """Put vertex v with key d_v at heap position k."""
+    heap[k] = v
+    keys[k] = key
+    where[v] = k
+
+
+@njit(cache=True)
 def _sift_up(heap, keys, where, k, v, key):  # pragma: no cover - compiled
     """Place vertex v with key d_v at heap position k or above it."""
     while k > 0:
         parent = (k - 1) >> 1
         if not _before(key, v, keys[parent], heap[parent]):
             break
-        heap[k] = heap[parent]
-        keys[k] = keys[parent]
-        where[heap[k]] = k
+        _place(heap, keys, where, k, heap[parent], keys[parent])
         k = parent
-    heap[k] = v
-    keys[k] = key
-    where[v] = k
+    _place(heap, keys, where, k, v, key)
 
 
 @njit(cache=True)
@@ -156,13 +165,9 @@ def _pop(heap, keys, where, size):  # pragma: no cover - compiled
             child += 1
         if not _before(keys[child], heap[child], key, v):
             break
-        heap[k] = heap[child]
-        keys[k] = keys[child]
-        where[heap[k]] = k
+        _place(heap, keys, where, k, heap[child], keys[child])
         k = child
-    heap[k] = v
-    keys[k] = key
-    where[v] = k
+    _place(heap, keys, where, k, v, key)
     return top
 
 
@@ -179,9 +184,7 @@ def _march(src, corner_ptr, pairs, geometry, cutoff, dist, final, heap, keys, wh
     """
     n_out = 0
     dist[src] = 0.0
-    heap[0] = src
-    keys[0] = 0.0
-    where[src] = 0
+    _place(heap, keys, where, 0, src, 0.0)
     size = 1
     while size > 0:
         v = _pop(heap, keys, where, size)
