@@ -39,7 +39,13 @@ from scipy import sparse
 from fem_fhn.geodesic import geodesic_neighbours
 from fem_fhn.kernels import decay_radius
 from fem_fhn.nonlocal_.base import write_into
-from fem_fhn.nonlocal_.packed import PRECISIONS, SINGLE_ROUNDOFF, PackedCSR, curve_order
+from fem_fhn.nonlocal_.packed import (
+    PRECISIONS,
+    SINGLE_ROUNDOFF,
+    PackedCSR,
+    curve_order,
+    transposed,
+)
 from fem_fhn.parallel import gather_rows, row_counts
 from fem_fhn.params import ParameterError
 
@@ -113,7 +119,8 @@ def mesh_geodesic_distances(nodes, cutoff: float) -> sparse.csr_array:
     input_index = np.asarray(mesh.geometry.input_global_indices, dtype=np.int64)
     cells = input_index[mesh.geometry.dofmaps[0][:n_cells]]
     triangles = np.concatenate(comm.allgather(cells))
-    table = geodesic_neighbours(coords, triangles, cutoff, nodes.global_index.astype(np.int64))
+    sources = nodes.global_index.astype(np.int64)
+    table = geodesic_neighbours(coords, triangles, cutoff, sources, sort=False)
     position = np.empty(n_global, dtype=np.int64)
     position[gathered_index] = np.arange(n_global)
     result = sparse.csr_array(
@@ -133,7 +140,12 @@ def symmetrised(table: sparse.csr_array, comm: MPI.Comm, counts: np.ndarray) -> 
     way's distance. The transposed entries of other ranks' rows come in one all-to-all exchange.
     """
     if comm.size == 1:
-        theirs = sparse.csr_array(table.T)
+        n = table.shape[0]
+        every = np.arange(n)
+        t_ptr, t_idx, t_val, _ = transposed(
+            table.indptr, table.indices, table.data, n, every, every, False
+        )
+        theirs = sparse.csr_array((t_val, t_idx, t_ptr), shape=table.shape)
     else:
         offsets = np.concatenate([[0], np.cumsum(counts)])
         coo = table.tocoo()

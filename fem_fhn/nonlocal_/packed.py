@@ -94,6 +94,63 @@ def _symmetric_product(indptr, indices, data, diagonal, x, y):  # pragma: no cov
         y[i] += s0 + s1
 
 
+@njit(cache=True)
+def _reordered(indptr, indices, data, row_order, rank):  # pragma: no cover - compiled
+    """The CSR matrix with its rows taken in `row_order` and column j renumbered rank[j], each
+    row sorted by column (no duplicates within a row)."""
+    n_rows = row_order.size
+    ptr = np.zeros(n_rows + 1, dtype=np.int64)
+    for i in range(n_rows):
+        ptr[i + 1] = ptr[i] + indptr[row_order[i] + 1] - indptr[row_order[i]]
+    out_idx = np.empty(ptr[n_rows], dtype=np.int64)
+    out_val = np.empty(ptr[n_rows], dtype=data.dtype)
+    for i in range(n_rows):
+        r = row_order[i]
+        span = rank[indices[indptr[r] : indptr[r + 1]]]
+        by_column = np.argsort(span)
+        out_idx[ptr[i] : ptr[i + 1]] = span[by_column]
+        out_val[ptr[i] : ptr[i + 1]] = data[indptr[r] : indptr[r + 1]][by_column]
+    return ptr, out_idx, out_val
+
+
+@njit(cache=True)
+def transposed(indptr, indices, data, n_columns, row_order, rank, lower):  # pragma: no cover
+    """Bᵀ for B the CSR matrix with its rows taken in `row_order` and column j renumbered
+    rank[j], by counting (B_ij lands in row j at column i; rows are walked in increasing i, so
+    each row of Bᵀ comes sorted by column). With `lower`, only B's strict lower triangle is
+    transposed, giving the strict upper triangle of Bᵀ (that of B itself when B is symmetric),
+    and B's diagonal is returned apart (else zeros).
+
+    Returns:
+        The CSR arrays of Bᵀ (n_columns rows) and the diagonal of B.
+    """
+    n_rows = row_order.size
+    ptr = np.zeros(n_columns + 1, dtype=np.int64)
+    diagonal = np.zeros(n_rows, dtype=data.dtype)
+    for i in range(n_rows):
+        r = row_order[i]
+        for k in range(indptr[r], indptr[r + 1]):
+            j = rank[indices[k]]
+            if not lower or j < i:
+                ptr[j + 1] += 1
+            elif j == i:
+                diagonal[i] += data[k]
+    for j in range(n_columns):
+        ptr[j + 1] += ptr[j]
+    fill = ptr[:n_columns].copy()
+    out_idx = np.empty(ptr[n_columns], dtype=np.int64)
+    out_val = np.empty(ptr[n_columns], dtype=data.dtype)
+    for i in range(n_rows):
+        r = row_order[i]
+        for k in range(indptr[r], indptr[r + 1]):
+            j = rank[indices[k]]
+            if not lower or j < i:
+                out_idx[fill[j]] = i
+                out_val[fill[j]] = data[k]
+                fill[j] += 1
+    return ptr, out_idx, out_val, diagonal
+
+
 def index_type(n_columns: int) -> type:
     """The narrowest unsigned integer type that holds the column indices 0 … n_columns − 1."""
     for dtype in (np.uint16, np.uint32):
@@ -141,23 +198,17 @@ class PackedCSR:
         )
         rank = np.empty(n_columns, dtype=np.int64)
         rank[self.column_order] = np.arange(n_columns)
-        stored = sparse.csr_array(matrix)[self.row_order]
-        stored = sparse.csr_array(
-            (stored.data, rank[stored.indices], stored.indptr), shape=matrix.shape
-        )
-        stored.sort_indices()
+        matrix = sparse.csr_array(matrix)
         self.symmetric = symmetric
         self.diagonal = np.zeros(0, dtype=DTYPES[precision])
-        if symmetric:
-            self.diagonal = stored.diagonal().astype(DTYPES[precision])
-            row = np.repeat(np.arange(n_rows), np.diff(stored.indptr))
-            upper = stored.indices > row  # the strict upper triangle; rows stay sorted
-            indptr = np.zeros(n_rows + 1, dtype=np.int64)
-            np.cumsum(np.bincount(row[upper], minlength=n_rows), out=indptr[1:])
-            stored = sparse.csr_array(
-                (stored.data[upper], stored.indices[upper], indptr), shape=matrix.shape
-            )
-        self._store(stored.indptr, stored.indices, stored.data, int(matrix.nnz))
+        if symmetric:  # the upper triangle is the transposed lower one, and comes sorted
+            arrays = (matrix.indptr, matrix.indices, matrix.data, n_rows, self.row_order, rank)
+            indptr, indices, data, diagonal = transposed(*arrays, True)
+            self.diagonal = diagonal.astype(DTYPES[precision])
+        else:
+            arrays = (matrix.indptr, matrix.indices, matrix.data, self.row_order, rank)
+            indptr, indices, data = _reordered(*arrays)
+        self._store(indptr, indices, data, int(matrix.nnz))
 
     @classmethod
     def from_stored(
