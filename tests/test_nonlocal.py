@@ -122,7 +122,10 @@ def test_auto_choice_follows_size_support_and_smoothness():
     gauss = kernels.Gaussian(width=0.05, dim=2)
     assert choose_method(4_000, gauss, 1e-6, 1.0)[0] == "dense"
     assert choose_method(100_000, gauss, 1e-6, 1.0)[0] == "nufft"
-    assert choose_method(100_000, kernels.Exponential(width=0.05, dim=2), 1e-6, 1.0)[0] == "hmatrix"
+    cusp = kernels.Exponential(width=0.05, dim=2)
+    assert choose_method(99_999, cusp, 1e-6, 1.0)[0] == "hmatrix"
+    assert choose_method(100_000, cusp, 1e-6, 1.0)[0] == "split"
+    assert choose_method(10**6, kernels.Exponential(width=0.05, dim=3), 1e-6, 1.0)[0] == "hmatrix"
     bump = kernels.Bump(width=0.02, dim=2)  # about 126 neighbours per point at N = 1e5
     method, reason = choose_method(100_000, bump, 1e-6, 1.0)
     assert method == "sparse" and "126 neighbours" in reason

@@ -61,10 +61,12 @@ EUCLIDEAN_ONLY = ("nufft", "split")
 DENSE_MAX = 5_000
 #: "auto" takes "sparse" for a compact kernel with at most this many neighbours per point
 SPARSE_MAX_NEIGHBOURS = 2_000
-#: "auto" takes "split" for a cusp kernel (1D, 2D) from this many points on: below, the H-matrix
-#: applies 2–10× faster (2D exponential, 10^5 points: 0.04 s against 0.09–0.4 s); above, its
-#: ~12 kB per point (3.6 GB here) and its build time outgrow the split's (1.4 GB at 10^6)
-SPLIT_MIN = 300_000
+#: "auto" takes "split" for a cusp kernel (1D, 2D) from this many points on: 2D exponential of
+#: width 0.05, one thread: at 10^5 points the split builds in 3.4 s against the H-matrix's 6.6 s,
+#: applies in 0.041 s against 0.043 s and takes 0.45 GB against 1.43 GB; at 3·10^4 the H-matrix
+#: applies faster (0.009 s against 0.014 s); at 10^6 the split takes 1.4 GB, the H-matrix
+#: ~12 kB per point would not fit
+SPLIT_MIN = 100_000
 
 
 def choose_method(n_global: int, kernel, tol: float, volume: float) -> tuple[str, str]:
