@@ -188,7 +188,7 @@ def test_auto_and_bad_input():
     exp2 = kernels.Exponential(width=0.05, dim=2)
     assert choose_method(500_000, exp2, 1e-6, 1.0)[0] == "split"
     assert choose_method(500_000, kernels.Exponential(0.05, 1), 1e-6, 1.0)[0] == "split"
-    assert choose_method(100_000, exp2, 1e-6, 1.0)[0] == "hmatrix"  # applies faster there
+    assert choose_method(30_000, exp2, 1e-6, 1.0)[0] == "hmatrix"  # applies faster there
     # 3D: (Fourier modes) x (near pairs) grows like 1e6 N, the H-matrix is cheaper
     assert choose_method(500_000, kernels.Exponential(0.05, 3), 1e-6, 1.0)[0] == "hmatrix"
     wide = kernels.Indicator(width=0.3, dim=2)  # a jump with many neighbours: hmatrix
